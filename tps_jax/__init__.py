@@ -1,0 +1,1 @@
+"""tps-jax: Temporal Patch Shift video transformers in JAX/Flax."""

@@ -1,0 +1,257 @@
+"""Weights in and out: official TPS (mmaction) checkpoints, ImageNet Swin-2D inflation.
+
+Python API (three lines in a notebook)::
+
+    model, variables = tps_jax.convert.load_official('tps_ssv2.pth', config.model)
+    logits, out = model.apply(variables, clip, train=False)   # clip: (B, T, H, W, 3)
+
+CLI (writes an orbax checkpoint that ``config.init_from`` accepts)::
+
+    python -m tps_jax.convert --checkpoint=tps.pth --config=configs/ssv2_tps.py --output=/tmp/tps_init
+    python -m tps_jax.convert --checkpoint=swin_tiny_patch4_window7_224.pth --imagenet \
+        --config=configs/ssv2_tps.py --output=/tmp/tps_inflated
+"""
+import os
+import re
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tps_jax import models
+from tps_jax.models import attention
+
+# Buffers of the PyTorch models that are recomputed here, never loaded.
+_BUFFERS = re.compile(r'(relative_position_index(_old)?|attn_mask)$')
+_BACKBONE, _HEAD = 'backbone.', 'cls_head.fc_cls.'
+
+
+def load_state_dict(source) -> Dict[str, np.ndarray]:
+  """A flat ``{key: np.ndarray}`` from a path (``.pth``/``.pt``/``.npz``) or a dict.
+
+  Accepts the mmaction layout (``{'state_dict': {...}}``), the Swin ImageNet layout
+  (``{'model': {...}}``), a bare state dict, and the fixture's ``state_dict/<key>`` npz.
+  """
+  if isinstance(source, Mapping):
+    sd = dict(source)
+  else:
+    path = os.fspath(source)
+    if not os.path.exists(path):
+      raise FileNotFoundError(f'checkpoint not found: {path}')
+    if path.endswith('.npz'):
+      with np.load(path) as f:
+        sd = {k: f[k] for k in f.files}
+    else:
+      try:
+        import torch  # pylint: disable=g-import-not-at-top
+      except ImportError as e:
+        raise ImportError(f'reading {path} needs PyTorch (pip install torch, CPU wheel) '
+                          'or convert it to .npz first') from e
+      sd = torch.load(path, map_location='cpu', weights_only=True)
+  for nest in ('state_dict', 'model'):
+    if nest in sd and isinstance(sd[nest], Mapping):
+      sd = dict(sd[nest])
+  if any(k.startswith('state_dict/') for k in sd):
+    sd = {k[len('state_dict/'):]: v for k, v in sd.items() if k.startswith('state_dict/')}
+  return {k: np.asarray(v.numpy() if hasattr(v, 'numpy') else v) for k, v in sd.items()}
+
+
+def _torch_key(path: Tuple[str, ...]) -> str:
+  """Flax parameter path -> PyTorch key (official layout)."""
+  if path[0] == 'head':
+    return _HEAD + {'kernel': 'weight', 'bias': 'bias'}[path[-1]]
+  parts = []
+  for p in path:
+    m = re.fullmatch(r'(layers|blocks)_(\d+)', p)
+    parts.append(f'{m.group(1)}.{m.group(2)}' if m else {'kernel': 'weight', 'scale': 'weight'}.get(p, p))
+  return _BACKBONE + '.'.join(parts)
+
+
+def _to_flax(value: np.ndarray, target_ndim: int) -> np.ndarray:
+  if target_ndim == 5 and value.ndim == 5:  # Conv3d (O, I, T, H, W) -> (T, H, W, I, O)
+    return value.transpose(2, 3, 4, 1, 0)
+  if target_ndim == 2 and value.ndim == 2 and not value.shape[0] == 0:
+    return value.T  # Linear (out, in) -> (in, out); bias tables are handled by the caller
+  return value
+
+
+def _abstract_variables(model, model_cfg):
+  """Parameter shapes without computing anything (``jax.eval_shape``)."""
+  pt, ph, pw = model_cfg.patch_size
+  side = ph * model_cfg.window_size[1] * 2 ** (len(model_cfg.depths) - 1)
+  clip = jax.ShapeDtypeStruct((1, pt * model_cfg.window_size[0], side, side, 3), jnp.float32)
+  return jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), clip)
+
+
+def official_to_flax(state_dict: Mapping[str, np.ndarray], model_cfg,
+                     num_classes: Optional[int] = None, *, strict_head: bool = True,
+                     rng=None) -> Tuple[Any, Dict[str, Any]]:
+  """Maps an official TPS state dict onto the Flax model of ``model_cfg``.
+
+  Args:
+    state_dict: flat dict from :func:`load_state_dict`.
+    model_cfg: ``config.model``; must describe the checkpoint's architecture.
+    num_classes: classes of the head; default: from ``cls_head.fc_cls.weight``. When the
+      checkpoint has no head, or ``strict_head=False`` and its class count differs, the head
+      is freshly initialised from ``rng`` (fine-tuning on a new label set).
+    strict_head: raise when the checkpoint head does not match ``num_classes``.
+    rng: PRNG key for a re-initialised head.
+
+  Returns:
+    ``(model, variables)``.
+
+  Raises:
+    KeyError / ValueError naming the missing, unexpected or mis-shaped key.
+  """
+  sd = {k: v for k, v in state_dict.items() if not _BUFFERS.search(k)}
+  ckpt_classes = sd[_HEAD + 'weight'].shape[0] if _HEAD + 'weight' in sd else None
+  num_classes = num_classes or ckpt_classes
+  if num_classes is None:
+    raise ValueError('the checkpoint has no cls_head.fc_cls.weight: pass num_classes')
+  model = models.build_model(model_cfg, num_classes)
+  abstract = _abstract_variables(model, model_cfg)['params']
+  reinit_head = ckpt_classes is None or (ckpt_classes != num_classes and not strict_head)
+  flat = flax.traverse_util.flatten_dict(abstract)
+  out, used = {}, set()
+  for path, leaf in flat.items():
+    key = _torch_key(path)
+    if path[0] == 'head' and reinit_head:
+      continue
+    if key not in sd:
+      raise KeyError(f'checkpoint is missing {key} (needed for Flax param {"/".join(path)})')
+    value = sd[key]
+    if not path[-1] == 'relative_position_bias_table':
+      value = _to_flax(value, len(leaf.shape))
+    if tuple(value.shape) != tuple(leaf.shape):
+      raise ValueError(f'checkpoint {key} has shape {tuple(sd[key].shape)}, the model needs '
+                       f'{tuple(leaf.shape)} (after layout change): does config.model match?')
+    out[path] = jnp.asarray(value, jnp.float32)
+    used.add(key)
+  unexpected = sorted(set(sd) - used - ({_HEAD + 'weight', _HEAD + 'bias'} if reinit_head else set()))
+  if unexpected:
+    raise KeyError(f'checkpoint has unexpected key {unexpected[0]} '
+                   f'({len(unexpected)} in all): does config.model match?')
+  if reinit_head:
+    fresh = model.init(rng if rng is not None else jax.random.key(0),
+                       jnp.zeros((1,) + _probe_clip(model_cfg), jnp.float32), train=False)
+    out.update({p: v for p, v in flax.traverse_util.flatten_dict(fresh['params']).items()
+                if p[0] == 'head'})
+  return model, {'params': flax.traverse_util.unflatten_dict(out)}
+
+
+def _probe_clip(model_cfg):
+  pt, ph, _ = model_cfg.patch_size
+  side = ph * model_cfg.window_size[1] * 2 ** (len(model_cfg.depths) - 1)
+  return (pt * model_cfg.window_size[0], side, side, 3)
+
+
+def flax_to_official(variables, *, include_head: bool = True) -> Dict[str, np.ndarray]:
+  """The inverse of :func:`official_to_flax`: export to the official key layout."""
+  sd = {}
+  for path, v in flax.traverse_util.flatten_dict(variables['params']).items():
+    if path[0] == 'head' and not include_head:
+      continue
+    v = np.asarray(v)
+    if v.ndim == 5:
+      v = v.transpose(4, 3, 0, 1, 2)
+    elif v.ndim == 2 and path[-1] != 'relative_position_bias_table':
+      v = v.T
+    sd[_torch_key(path)] = v
+  return sd
+
+
+def load_official(source, model_cfg, num_classes: Optional[int] = None, **kwargs):
+  """``(model, variables)`` from an official checkpoint path or state dict."""
+  return official_to_flax(load_state_dict(source), model_cfg, num_classes, **kwargs)
+
+
+def _resize_table(table: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+  """Bicubic resize of a ``(S*S, heads)`` 2D bias table to ``(size[0]*size[1], heads)``."""
+  s = int(round(table.shape[0] ** 0.5))
+  grid = table.reshape(s, s, -1)
+  out = jax.image.resize(jnp.asarray(grid), (size[0], size[1], grid.shape[-1]), 'bicubic')
+  return np.asarray(out).reshape(size[0] * size[1], -1)
+
+
+def inflate_imagenet(state_dict: Mapping[str, np.ndarray], model_cfg, num_classes: int,
+                     rng=None) -> Tuple[Any, Dict[str, Any]]:
+  """Inflates a microsoft/Swin-Transformer ImageNet checkpoint into a video model.
+
+  As the official TPS code does: the 2D patch-embedding kernel is repeated over the
+  temporal patch size and divided by it (a static clip gives the 2D features), bias tables
+  are resized (bicubic) when the window differs and repeated over the temporal rows, and
+  the ImageNet classifier is dropped (the head is initialised from ``rng``).
+  """
+  sd = {k: np.asarray(v) for k, v in state_dict.items()
+        if not _BUFFERS.search(k) and not k.startswith('head.')}
+  pt = model_cfg.patch_size[0]
+  wh, ww = model_cfg.window_size[1:]
+  temporal_range = (int(np.ptp(np.asarray(model_cfg.shift_pattern)))
+                    if model_cfg.arch == 'tps' else 0)
+  rows = attention.bias_table_rows(model_cfg.bias, model_cfg.window_size, temporal_range)
+  spatial = (2 * wh - 1) * (2 * ww - 1)
+  inflated = {}
+  for k, v in sd.items():
+    if k == 'patch_embed.proj.weight':
+      v = np.repeat(v[:, :, None], pt, axis=2) / pt
+    elif k.endswith('relative_position_bias_table'):
+      if v.shape[0] != spatial:
+        v = _resize_table(v, (2 * wh - 1, 2 * ww - 1))
+      v = np.tile(v, (rows // spatial, 1))
+    inflated[_BACKBONE + k] = v
+  return official_to_flax(inflated, model_cfg, num_classes, rng=rng)
+
+
+def load_pretrained(source: str, model_cfg, num_classes: int, rng=None):
+  """Variables for ``config.init_from``: an orbax dir, or an official / ImageNet file.
+
+  The head is re-initialised when the stored class count differs from ``num_classes``.
+  """
+  if not os.path.exists(source):
+    raise FileNotFoundError(f'config.init_from: no such checkpoint: {source}')
+  if os.path.isdir(source):
+    import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+    params = ocp.StandardCheckpointer().restore(os.path.abspath(source))['params']
+    sd = flax_to_official({'params': params})
+  else:
+    sd = load_state_dict(source)
+  if any(k.startswith('layers.') for k in sd):  # ImageNet Swin layout
+    return inflate_imagenet(sd, model_cfg, num_classes, rng=rng)
+  return official_to_flax(sd, model_cfg, num_classes, strict_head=False, rng=rng)
+
+
+def save_variables(variables, output: str) -> None:
+  """Writes ``variables`` as an orbax checkpoint directory."""
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  ckptr = ocp.StandardCheckpointer()
+  ckptr.save(os.path.abspath(output), {'params': variables['params']})
+  ckptr.wait_until_finished()
+
+
+def main(argv):
+  del argv
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  cfg = flags.FLAGS.config
+  sd = load_state_dict(flags.FLAGS.checkpoint)
+  if flags.FLAGS.imagenet:
+    _, variables = inflate_imagenet(sd, cfg.model, flags.FLAGS.num_classes or 1000)
+  else:
+    _, variables = official_to_flax(sd, cfg.model, flags.FLAGS.num_classes or None,
+                                    strict_head=False)
+  save_variables(variables, flags.FLAGS.output)
+  n = models.count_params(variables['params'])
+  print(f'wrote {flags.FLAGS.output}: {n:,} parameters')
+
+
+if __name__ == '__main__':
+  from absl import app, flags  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  config_flags.DEFINE_config_file('config', None, 'experiment config (its model section is used)')
+  flags.DEFINE_string('checkpoint', None, 'official .pth/.npz, or an ImageNet Swin .pth')
+  flags.DEFINE_string('output', None, 'output orbax checkpoint directory')
+  flags.DEFINE_bool('imagenet', False, 'inflate a 2D ImageNet Swin checkpoint')
+  flags.DEFINE_integer('num_classes', 0, 'head classes (default: from the checkpoint)')
+  flags.mark_flags_as_required(['config', 'checkpoint', 'output'])
+  app.run(main)

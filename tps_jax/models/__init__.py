@@ -1,0 +1,76 @@
+"""Model construction from ``config.model`` (see ``configs/model_table.py``)."""
+import math
+from typing import Sequence
+
+import jax.numpy as jnp
+
+from tps_jax.models import attention
+from tps_jax.models.swin import ARCHS, VideoSwin, block_ops
+
+DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+SHIFT_IMPLS = ('gather', 'roll')
+
+
+def validate(model_cfg, num_frames: int, image_size: int) -> None:
+  """Raises a one-line ValueError naming the config field that cannot work.
+
+  Called before anything is compiled, so a bad config fails in milliseconds.
+  """
+  m = model_cfg
+  if m.arch not in ARCHS:
+    raise ValueError(f'config.model.arch={m.arch!r} is not one of {sorted(ARCHS)}')
+  if m.bias not in attention.BIAS_MODES:
+    raise ValueError(f'config.model.bias={m.bias!r} is not one of {list(attention.BIAS_MODES)}')
+  if m.dtype not in DTYPES:
+    raise ValueError(f'config.model.dtype={m.dtype!r} is not one of {sorted(DTYPES)}')
+  if m.shift_impl not in SHIFT_IMPLS:
+    raise ValueError(f'config.model.shift_impl={m.shift_impl!r} is not one of {list(SHIFT_IMPLS)}')
+  for name in ('patch_size', 'window_size'):
+    v = tuple(getattr(m, name))
+    if len(v) != 3 or min(v) < 1:
+      raise ValueError(f'config.model.{name}={v} must be 3 positive ints (T, H, W)')
+  if len(m.depths) != len(m.num_heads):
+    raise ValueError(f'config.model.depths={tuple(m.depths)} and num_heads={tuple(m.num_heads)} '
+                     'must have the same length (one per stage)')
+  for i, heads in enumerate(m.num_heads):
+    dim = m.embed_dim * 2 ** i
+    if dim % heads:
+      raise ValueError(f'config.model.embed_dim={m.embed_dim}: stage {i} width {dim} is not '
+                       f'divisible by num_heads[{i}]={heads}')
+  tokens_t = math.ceil(num_frames / m.patch_size[0])
+  if m.bias == 'official':
+    if tokens_t > attention.OFFICIAL_MAX_FRAMES:
+      raise ValueError(
+          f"{num_frames} frames / patch_size[0]={m.patch_size[0]} give {tokens_t} temporal "
+          f"tokens, but config.model.bias='official' supports at most "
+          f"{attention.OFFICIAL_MAX_FRAMES}: use bias='relative'")
+    if m.window_size[0] != 1:
+      raise ValueError(f"config.model.window_size={tuple(m.window_size)}: bias='official' "
+                       'needs a temporal window of 1')
+  if m.arch in ('tps', 'tsm', 'swin2d') and m.window_size[0] != 1:
+    raise ValueError(f'config.model.window_size={tuple(m.window_size)}: arch {m.arch!r} '
+                     'attends within one frame; the temporal window must be 1')
+  tokens_hw = math.ceil(image_size / m.patch_size[1])
+  if tokens_hw < 2 ** (len(m.depths) - 1):
+    raise ValueError(f'image size {image_size} / patch {m.patch_size[1]} = {tokens_hw} tokens '
+                     f'is too small for {len(m.depths)} stages of 2x2 merging')
+
+
+def build_model(model_cfg, num_classes: int) -> VideoSwin:
+  """The Flax module for ``config.model``; ``apply(vars, video, train=...) -> (logits, out)``."""
+  m = model_cfg
+  return VideoSwin(
+      num_classes=num_classes, arch=m.arch, embed_dim=m.embed_dim, depths=tuple(m.depths),
+      num_heads=tuple(m.num_heads), patch_size=tuple(m.patch_size),
+      window_size=tuple(m.window_size), mlp_ratio=m.mlp_ratio, qkv_bias=m.qkv_bias,
+      drop_path_rate=m.drop_path_rate, attn_drop_rate=m.attn_drop_rate,
+      head_dropout_rate=m.head_dropout_rate, bias=m.bias,
+      shift_pattern=tuple(tuple(r) for r in m.shift_pattern),
+      channel_shift_div=m.channel_shift_div, shift_impl=m.shift_impl, remat=m.remat,
+      dtype=DTYPES[m.dtype])
+
+
+def count_params(tree) -> int:
+  """Number of scalars in a (possibly abstract) parameter tree."""
+  import jax  # pylint: disable=g-import-not-at-top
+  return sum(math.prod(x.shape) for x in jax.tree_util.tree_leaves(tree))
