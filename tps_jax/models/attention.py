@@ -100,7 +100,7 @@ def bias_index(mode: str, *, window_cfg: Sequence[int], window: Sequence[int],
   """
   coords = _window_coords(window)
   n = coords.shape[0]
-  s = np.zeros(n, np.int64) if pattern is None else np.asarray(pattern).reshape(-1)
+  s = np.zeros(window[1] * window[2], np.int64) if pattern is None else np.asarray(pattern).reshape(-1)
   s = np.tile(s, window[0])  # the same mosaic in every frame of a 3D window
   sh, sw = 2 * window_cfg[1] - 1, 2 * window_cfg[2] - 1
   dh = coords[:, None, 1] - coords[None, :, 1] + window_cfg[1] - 1

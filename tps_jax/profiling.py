@@ -1,0 +1,320 @@
+"""What one config costs per clip: parameters, FLOPs, memory and step time.
+
+FLOPs and compiled memory come from XLA itself (``Compiled.cost_analysis()`` and
+``Compiled.memory_analysis()`` of the jitted forward pass and train step), so they need only
+a compile, never a run, and are exact for what XLA executes. XLA counts a multiply-add as 2
+FLOPs (papers using fvcore count it as 1: halve ours to compare). Step times are medians over
+``repeats`` runs after ``warmup`` runs; the process's measured peak RSS during the train
+steps is reported beside XLA's estimate.
+
+Usage::
+
+  python -m tps_jax.profiling --config=configs/ssv2_tps.py --batch=1 --frames=32 \\
+      --size=224 --json=/tmp/tps.json [--config.model.shift_impl=roll] [--repeats=0]
+
+``--repeats=0`` compiles only (parameters, FLOPs, XLA memory; no times, no RSS).
+"""
+import functools
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tps_jax import models
+
+# Every field of a profile, in the order of the table; ``None`` where not measured.
+FIELDS = (
+    'arch', 'size', 'batch', 'frames', 'image_size', 'tokens', 'params',
+    'forward_gflops', 'train_gflops',                      # per clip, XLA cost analysis
+    'forward_memory_bytes',                                # compiled forward: args + out + temp
+    'train_memory_bytes', 'train_xla_peak_bytes',          # compiled train step, see below
+    'train_argument_bytes', 'train_output_bytes', 'train_alias_bytes', 'train_temp_bytes',
+    'train_rss_peak_bytes',                                # measured: process peak RSS delta
+    'forward_time_s', 'train_time_s',                      # median per step (whole batch)
+    'forward_times_s', 'train_times_s',                    # every timed repeat
+    'forward_compile_s', 'train_compile_s',
+    'train_step', 'dtype', 'remat', 'shift_impl', 'bias', 'device', 'machine', 'jax_version',
+)
+
+
+def machine() -> str:
+  """One line naming where the numbers came from (device kind, host CPU count)."""
+  dev = jax.devices()[0]
+  return (f'{dev.platform}:{dev.device_kind} x{jax.device_count()}, host '
+          f'{platform.machine()} with {os.cpu_count()} CPUs, jax {jax.__version__}')
+
+
+def compiled_stats(compiled) -> Dict[str, Any]:
+  """FLOPs and memory of a ``jax.stages.Compiled``.
+
+  Returns:
+    ``flops``; ``argument/output/alias/temp`` bytes; ``memory`` = argument + output - alias
+    + temp (every buffer the executable touches, donated outputs counted once: an upper bound
+    of its peak); ``xla_peak`` = XLA's own live-range peak where this jax reports one.
+  """
+  cost = compiled.cost_analysis()
+  if isinstance(cost, (list, tuple)):  # older jax: one dict per device
+    cost = cost[0]
+  mem = compiled.memory_analysis()
+  out = dict(flops=float(cost['flops']),
+             argument=int(mem.argument_size_in_bytes), output=int(mem.output_size_in_bytes),
+             alias=int(mem.alias_size_in_bytes), temp=int(mem.temp_size_in_bytes))
+  out['memory'] = out['argument'] + out['output'] - out['alias'] + out['temp']
+  peak = getattr(mem, 'peak_memory_in_bytes', 0)
+  out['xla_peak'] = int(peak) if peak else None
+  return out
+
+
+def _proc_status_kib(key: str) -> Optional[int]:
+  try:
+    with open('/proc/self/status') as f:
+      for line in f:
+        if line.startswith(key + ':'):
+          return int(line.split()[1])
+  except OSError:
+    return None
+  return None
+
+
+class PeakRSS:
+  """Peak resident memory growth of this process inside a ``with`` block, in bytes.
+
+  Linux only: writing ``5`` to ``/proc/self/clear_refs`` resets the high-water mark
+  (``VmHWM``), so the number belongs to the block even after earlier, larger peaks (compiles,
+  other models). ``bytes`` stays ``None`` where that is unavailable.
+  """
+
+  def __enter__(self):
+    self.bytes = None
+    self._base = None
+    try:
+      with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')
+      self._base = _proc_status_kib('VmRSS')
+    except OSError:
+      pass
+    return self
+
+  def __exit__(self, *exc):
+    hwm = _proc_status_kib('VmHWM')
+    if self._base is not None and hwm is not None:
+      self.bytes = max(hwm - self._base, 0) * 1024
+    return False
+
+
+def time_calls(calls: Mapping[str, Callable[[], Any]], *, repeats: int,
+               warmup: int = 1) -> Dict[str, List[float]]:
+  """Wall time of each call, ``repeats`` times, interleaved round-robin after ``warmup``.
+
+  Interleaving makes slow phases of a shared machine hit every call alike, so ratios
+  between calls are steadier than their absolute times.
+
+  Args:
+    calls: name -> zero-argument function (its result is blocked on).
+    repeats: timed rounds.
+    warmup: untimed rounds first (the first one compiles if nothing did).
+
+  Returns:
+    name -> list of ``repeats`` seconds.
+  """
+  for _ in range(warmup):
+    for fn in calls.values():
+      jax.block_until_ready(fn())
+  times = {name: [] for name in calls}
+  for _ in range(repeats):
+    for name, fn in calls.items():
+      t0 = time.perf_counter()
+      jax.block_until_ready(fn())
+      times[name].append(time.perf_counter() - t0)
+  return times
+
+
+def _median(xs: Sequence[float]) -> Optional[float]:
+  return statistics.median(xs) if xs else None
+
+
+def _tokens(model_cfg, frames: int, size: int):
+  p = model_cfg.patch_size
+  return (math.ceil(frames / p[0]), math.ceil(size / p[1]), math.ceil(size / p[2]))
+
+
+def _fake_batch(config, batch: int, frames: int, size: int, rng) -> Dict[str, jnp.ndarray]:
+  """A random training batch in the input pipeline's format."""
+  k1, k2 = jax.random.split(rng)
+  return {'video': jax.random.uniform(k1, (batch, frames, size, size, 3), jnp.float32),
+          'label': jax.random.randint(k2, (batch,), 0, config.num_classes)}
+
+
+def _train_step_parts(config, model, batch, rng):
+  """``(state, step)`` where ``step(state, batch, rng) -> (state, metrics)`` is jitted."""
+  from tps_jax import train  # pylint: disable=g-import-not-at-top
+  state = train.create_train_state(config, model, rng)
+  step = jax.jit(functools.partial(train.train_step, config=config), donate_argnums=(0,))
+  return state, step, 'tps_jax.train.train_step'
+
+
+class Profiler:
+  """Compiled forward and train step of one config at one clip shape, ready to time.
+
+  ``stats`` holds the compile-time fields; ``calls()`` the zero-argument functions that run
+  one forward pass / one train step (the latter threads its own state through).
+  """
+
+  def __init__(self, config, *, batch: int, frames: int, size: int, train_step: bool = True,
+               materialize: bool = True, seed: int = 0):
+    m = config.model
+    models.validate(m, frames, size)
+    self.config = config
+    self.model = models.build_model(m, config.num_classes)
+    rng = jax.random.key(seed)
+    video = jax.ShapeDtypeStruct((batch, frames, size, size, 3), jnp.float32)
+    abstract = jax.eval_shape(
+        lambda: self.model.init({'params': rng}, jnp.zeros(video.shape, video.dtype)))
+    self.stats = dict(
+        arch=m.arch, size=m.size, batch=batch, frames=frames, image_size=size,
+        tokens=_tokens(m, frames, size), params=models.count_params(abstract['params']),
+        dtype=m.dtype, remat=bool(m.remat), shift_impl=m.shift_impl, bias=m.bias,
+        device=jax.devices()[0].device_kind, machine=machine(), jax_version=jax.__version__)
+
+    self._forward = jax.jit(lambda v, x: self.model.apply(v, x, train=False)[0])
+    t0 = time.perf_counter()
+    fwd = self._forward.lower(abstract, video).compile()
+    self.stats['forward_compile_s'] = time.perf_counter() - t0
+    fs = compiled_stats(fwd)
+    self.stats['forward_gflops'] = fs['flops'] / 1e9 / batch
+    self.stats['forward_memory_bytes'] = fs['memory']
+    self._fwd_compiled = fwd
+
+    self._variables = self._video = self._state = self._batch = None
+    if materialize:
+      self._variables = jax.jit(lambda: self.model.init({'params': rng}, jnp.zeros(
+          video.shape, video.dtype)))()
+      self._batch = _fake_batch(config, batch, frames, size, jax.random.key(seed + 1))
+    if not train_step:
+      self.stats['train_step'] = None
+      return
+    bshape = jax.eval_shape(lambda: _fake_batch(config, batch, frames, size, rng))
+    state, self._step, self.stats['train_step'] = _train_step_parts(
+        config, self.model, bshape, rng)
+    t0 = time.perf_counter()
+    ts = compiled_stats(self._step.lower(state, bshape, rng).compile())
+    self.stats['train_compile_s'] = time.perf_counter() - t0
+    self.stats['train_gflops'] = ts['flops'] / 1e9 / batch
+    self.stats.update(train_memory_bytes=ts['memory'], train_xla_peak_bytes=ts['xla_peak'],
+                      train_argument_bytes=ts['argument'], train_output_bytes=ts['output'],
+                      train_alias_bytes=ts['alias'], train_temp_bytes=ts['temp'])
+    self._state = state if materialize else None
+    self._rng = jax.random.key(seed + 2)
+
+  def forward(self):
+    return self._fwd_compiled(self._variables, self._batch['video'])
+
+  def train(self):
+    self._state, metrics = self._step(self._state, self._batch, self._rng)
+    return metrics
+
+  def calls(self) -> Dict[str, Callable[[], Any]]:
+    """``'forward'`` and (when built) ``'train'`` as zero-argument functions."""
+    out = {'forward': self.forward}
+    if self._state is not None:
+      out['train'] = self.train
+    return out
+
+
+def profile(config, *, batch: int = 1, frames: int = 32, size: int = 224, repeats: int = 3,
+            warmup: int = 1, train_step: bool = True) -> Dict[str, Any]:
+  """Profiles ``config`` on ``(batch, frames, size, size, 3)`` clips.
+
+  Args:
+    config: an experiment config (``config.model``, ``config.num_classes`` and what the train
+      step reads).
+    batch: clips per step.
+    frames: frames per clip.
+    size: height = width in pixels.
+    repeats: timed steps of each kind; 0 compiles only (no times, no RSS).
+    warmup: untimed steps first.
+    train_step: also compile (and time) the train step.
+
+  Returns:
+    A dict with every key of :data:`FIELDS` (``None`` where not measured). GFLOPs are per
+    clip; memory in bytes per step; times in seconds per step of ``batch`` clips.
+  """
+  prof = Profiler(config, batch=batch, frames=frames, size=size, train_step=train_step,
+                  materialize=repeats > 0)
+  stats = dict.fromkeys(FIELDS)
+  stats.update(prof.stats)
+  if repeats > 0:
+    calls = prof.calls()
+    fwd = time_calls({'forward': calls['forward']}, repeats=repeats, warmup=warmup)['forward']
+    stats.update(forward_times_s=fwd, forward_time_s=_median(fwd))
+    if 'train' in calls:
+      jax.block_until_ready(calls['train']())  # the first step allocates the optimizer's outputs
+      with PeakRSS() as rss:
+        tr = time_calls({'train': calls['train']}, repeats=repeats, warmup=max(warmup - 1, 0))
+      stats.update(train_times_s=tr['train'], train_time_s=_median(tr['train']),
+                   train_rss_peak_bytes=rss.bytes)
+  return stats
+
+
+def _fmt(key: str, v) -> str:
+  if v is None:
+    return '-'
+  if key.endswith('_bytes'):
+    return f'{v / 2**30:.2f} GiB'
+  if key.endswith('gflops'):
+    return f'{v:.2f}'
+  if key.endswith('_s') and not isinstance(v, list):
+    return f'{v:.3f}'
+  if key == 'params':
+    return f'{v / 1e6:.2f} M'
+  if isinstance(v, list):
+    return ', '.join(f'{x:.3f}' for x in v)
+  return str(v)
+
+
+def format_table(stats: Mapping[str, Any]) -> str:
+  """A two-column Markdown table of one profile (bytes in GiB, params in millions)."""
+  lines = ['| field | value |', '| --- | --- |']
+  lines += [f'| {k} | {_fmt(k, stats.get(k))} |' for k in FIELDS]
+  return '\n'.join(lines)
+
+
+def main(argv):
+  from absl import app, flags  # pylint: disable=g-import-not-at-top,unused-import
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  del argv
+  f = flags.FLAGS
+  stats = profile(f.config, batch=f.batch, frames=f.frames, size=f.size, repeats=f.repeats,
+                  warmup=f.warmup, train_step=f.train_step)
+  print(format_table(stats))
+  if f.json:
+    with open(f.json, 'w') as fh:
+      json.dump(stats, fh, indent=1)
+
+
+def _define_flags():
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  config_flags.DEFINE_config_file('config', None, 'Experiment config file.', lock_config=True)
+  flags.DEFINE_integer('batch', 1, 'Clips per step.')
+  flags.DEFINE_integer('frames', 32, 'Frames per clip.')
+  flags.DEFINE_integer('size', 224, 'Height = width in pixels.')
+  flags.DEFINE_integer('repeats', 3, 'Timed steps of each kind (0: compile only).')
+  flags.DEFINE_integer('warmup', 1, 'Untimed steps first.')
+  flags.DEFINE_bool('train_step', True, 'Also compile and time the train step.')
+  flags.DEFINE_string('json', None, 'Write every field here as JSON.')
+  flags.mark_flags_as_required(['config'])
+
+
+if __name__ == '__main__':
+  from absl import app  # pylint: disable=g-import-not-at-top
+  _define_flags()
+  app.run(main)

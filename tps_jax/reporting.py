@@ -1,0 +1,92 @@
+"""Run reporting: metric writers, a JSON-lines history, the curves PNG, the final JSON.
+
+TensorBoard and the log get everything through clu's ``metric_writers``; alongside, the
+scalars go to ``WORKDIR/history.jsonl`` (one line per write, appended, so a resumed run
+keeps its past), from which :func:`plot_history` draws ``WORKDIR/curves.png``.
+"""
+import json
+import os
+from typing import Dict, List, Mapping
+
+from clu import metric_writers
+import numpy as np
+
+HISTORY = 'history.jsonl'
+
+
+class Writer:
+  """clu's default writer (TensorBoard + log) plus the JSON-lines history.
+
+  Args:
+    workdir: the run directory.
+    enabled: False on processes other than 0 (they only log).
+  """
+
+  def __init__(self, workdir: str, enabled: bool = True):
+    self.workdir = workdir
+    self.enabled = enabled
+    self.writer = metric_writers.create_default_writer(workdir, just_logging=not enabled)
+
+  def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
+    scalars = {k: float(v) for k, v in scalars.items()}
+    self.writer.write_scalars(step, scalars)
+    if self.enabled:
+      with open(os.path.join(self.workdir, HISTORY), 'a') as f:
+        f.write(json.dumps(dict(step=int(step), **scalars)) + '\n')
+
+  def write_hparams(self, hparams: Mapping) -> None:
+    self.writer.write_hparams(dict(hparams))
+
+  def flush(self) -> None:
+    self.writer.flush()
+
+  def close(self) -> None:
+    self.writer.close()
+
+
+def read_history(workdir: str) -> Dict[str, List]:
+  """``{name: [(step, value), ...]}``; a step written twice (resume) keeps its last value."""
+  path = os.path.join(workdir, HISTORY)
+  by_name: Dict[str, Dict[int, float]] = {}
+  if os.path.exists(path):
+    with open(path) as f:
+      for line in f:
+        row = json.loads(line)
+        step = row.pop('step')
+        for k, v in row.items():
+          by_name.setdefault(k, {})[step] = v
+  return {k: sorted(v.items()) for k, v in by_name.items()}
+
+
+def plot_history(workdir: str, filename: str = 'curves.png') -> str:
+  """Draws train loss / accuracy and eval accuracy against step; returns the PNG path."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  hist = read_history(workdir)
+  fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
+  for name in sorted(hist):
+    steps, values = np.asarray(hist[name]).T if hist[name] else ([], [])
+    if name.endswith('loss'):
+      ax_loss.plot(steps, values, label=name)
+    elif name.endswith(('accuracy', 'top1')):
+      ax_acc.plot(steps, values, label=name, marker='o' if name.startswith('eval') else None)
+  ax_loss.set(xlabel='step', ylabel='loss', title='loss')
+  ax_acc.set(xlabel='step', ylabel='accuracy', title='accuracy', ylim=(0, 1.02))
+  for ax in (ax_loss, ax_acc):
+    if ax.lines:
+      ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+  fig.tight_layout()
+  path = os.path.join(workdir, filename)
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return path
+
+
+def write_json(path: str, payload: Mapping) -> None:
+  """Writes ``payload`` atomically (temporary file, then rename)."""
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    json.dump(payload, f, indent=1, sort_keys=True)
+  os.replace(tmp, path)

@@ -1,0 +1,410 @@
+"""Training and evaluation: the train/eval steps and the loops around them.
+
+``train_step`` and ``eval_step`` are pure module-level functions, jitted once with
+NamedSharding in/out shardings (:func:`jit_steps`), so they run unchanged on one device,
+a fake CPU mesh or a multi-host pod. Every number comes from the config.
+
+Restore order (big_vision's): the workdir's latest checkpoint, else ``config.init_from``
+(a converted official checkpoint or inflated ImageNet Swin weights), else scratch.
+"""
+import functools
+import math
+import os
+import time
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from absl import logging
+from clu import periodic_actions
+import flax
+import flax.linen as nn
+from flax.training import train_state
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import input_pipeline
+from input_pipeline import mixing
+from tps_jax import checkpoints
+from tps_jax import evaluation
+from tps_jax import models
+from tps_jax import optim
+from tps_jax import reporting
+from tps_jax import sharding
+
+MODES = ('train', 'evaluate', 'train_and_evaluate')
+
+
+class TrainState(train_state.TrainState):
+  """Flax's TrainState (step, params, opt_state; apply_fn, tx static) plus two statics."""
+  num_classes: int = flax.struct.field(pytree_node=False, default=0)
+  lr_fn: Callable[[Any], Any] = flax.struct.field(pytree_node=False, default=None)
+
+
+def clip_shape(config) -> Tuple[int, int, int, int]:
+  """``(T, H, W, 3)`` of one training clip."""
+  return (config.input.num_frames, config.input.image_size, config.input.image_size, 3)
+
+
+def check_config(config) -> None:
+  """Every check that needs no data and no compilation; a one-line ValueError each."""
+  models.validate(config.model, config.input.num_frames, config.input.image_size)
+  if config.optim.grad_accum_steps < 1 or config.batch_size % config.optim.grad_accum_steps:
+    raise ValueError(f'config.batch_size={config.batch_size} is not divisible by '
+                     f'config.optim.grad_accum_steps={config.optim.grad_accum_steps}')
+  sharding.local_batch_size(config.batch_size // config.optim.grad_accum_steps,
+                            'config.batch_size / config.optim.grad_accum_steps')
+  sharding.local_batch_size(config.eval_batch_size, 'config.eval_batch_size')
+  if config.optim.schedule not in optim.SCHEDULES:
+    raise ValueError(f'config.optim.schedule={config.optim.schedule!r} is not one of '
+                     f'{list(optim.SCHEDULES)}')
+
+
+def schedule_steps(config, num_train_examples: int) -> Tuple[int, float]:
+  """``(num_train_steps, steps_per_epoch)``: ``config.num_train_steps`` or from epochs."""
+  steps_per_epoch = num_train_examples / config.batch_size
+  if config.num_train_steps > 0:
+    return config.num_train_steps, steps_per_epoch
+  return int(math.ceil(config.num_epochs * steps_per_epoch)), steps_per_epoch
+
+
+def create_train_state(config, model, rng, *, mesh=None, params=None,
+                       num_train_steps: Optional[int] = None,
+                       steps_per_epoch: Optional[float] = None,
+                       abstract: bool = False) -> TrainState:
+  """A TrainState whose parameters and optimizer state are born sharded.
+
+  Args:
+    config: the experiment config.
+    model: ``tps_jax.models.build_model(config.model, num_classes)``.
+    rng: PRNG key of the parameter initialisation.
+    mesh: device mesh; when given, the state is created by ``jit`` with the
+      ``sharding.tree_shardings`` out shardings (FSDP-split where the rules say so).
+    params: start from these parameters (e.g. ``config.init_from``) instead of ``model.init``.
+    num_train_steps, steps_per_epoch: length of the lr schedule; default
+      ``config.num_train_steps`` and that many steps per epoch.
+    abstract: return ``jax.ShapeDtypeStruct`` leaves carrying their shardings (the
+      target of a checkpoint restore) and compute nothing.
+
+  Returns:
+    The (possibly abstract) TrainState.
+  """
+  num_train_steps = num_train_steps or max(config.num_train_steps, 1)
+  steps_per_epoch = steps_per_epoch or num_train_steps / max(config.num_epochs, 1e-9)
+  clip = jnp.zeros((1,) + clip_shape(config), jnp.float32)
+  init_params = lambda r: model.init(r, clip, train=False)['params']
+  abstract_params = jax.eval_shape(init_params, rng)
+  lr_fn = optim.learning_rate_schedule(config, num_train_steps, steps_per_epoch)
+  tx = optim.create_optimizer(config, lr_fn, abstract_params)
+
+  def init(r, p):
+    p = init_params(r) if p is None else p
+    return TrainState.create(apply_fn=model.apply, params=p, tx=tx,
+                             num_classes=model.num_classes, lr_fn=lr_fn)
+
+  shapes = jax.eval_shape(init, rng, params)
+  if mesh is None:
+    if abstract:
+      return shapes
+    return jax.jit(init)(rng, params)
+  shardings = sharding.tree_shardings(shapes, mesh, config)
+  if abstract:
+    return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+                        shapes, shardings)
+  if params is not None:  # host arrays: place them once, in their target shardings
+    params = jax.device_put(params, shardings.params)
+  with jax.set_mesh(mesh):
+    return jax.jit(init, out_shardings=shardings)(rng, params)
+
+
+def _forward_loss(params, state, video, targets, labels, rng):
+  logits, _ = state.apply_fn({'params': params}, video, train=True, rngs={'dropout': rng})
+  loss = optax.softmax_cross_entropy(logits.astype(jnp.float32), targets).mean()
+  correct = jnp.mean(jnp.argmax(logits, -1) == labels)
+  return loss, correct
+
+
+def train_step(state: TrainState, batch: Dict[str, jax.Array], rng: jax.Array, *,
+               config) -> Tuple[TrainState, Dict[str, jax.Array]]:
+  """One optimizer step: mixup/cutmix, label smoothing, (accumulated) grads, AdamW.
+
+  Args:
+    state: the TrainState.
+    batch: ``{'video': (B, T, H, W, 3) float32, 'label': (B,) int32}`` (global batch).
+    rng: the run's base key; the step's dropout / drop-path / mixing keys are folded
+      from it and ``state.step``, so a resumed run draws the same randomness.
+    config: the experiment config (static: bind with ``functools.partial``).
+
+  Returns:
+    ``(new_state, metrics)``; a step with a non-finite loss or gradient leaves params and
+    optimizer state unchanged and reports ``nonfinite=1`` (the loop then stops).
+  """
+  rng = jax.random.fold_in(rng, state.step)
+  mix_rng, drop_rng = jax.random.split(rng)
+  labels = batch['label']
+  smoothing = config.loss.label_smoothing
+  targets = jax.nn.one_hot(labels, state.num_classes) * (1 - smoothing) + smoothing / state.num_classes
+  video, targets = mixing.mix_batch(mix_rng, batch['video'], targets, config)
+  grad_fn = jax.value_and_grad(_forward_loss, has_aux=True)
+  k = config.optim.grad_accum_steps
+  with nn.logical_axis_rules(sharding.logical_rules(config)):
+    if k == 1:
+      (loss, acc), grads = grad_fn(state.params, state, video, targets, labels, drop_rng)
+    else:  # k micro-batches in a scan: the memory of one, the gradient of all
+      micro = lambda x: x.reshape((k, x.shape[0] // k) + x.shape[1:])
+      def body(carry, xs):
+        i, v, t, l = xs
+        (loss_i, acc_i), g = grad_fn(state.params, state, v, t, l, jax.random.fold_in(drop_rng, i))
+        return jax.tree.map(jnp.add, carry, (loss_i, acc_i, g)), None
+      zeros = (0.0, 0.0, jax.tree.map(jnp.zeros_like, state.params))
+      (loss, acc, grads), _ = jax.lax.scan(
+          body, zeros, (jnp.arange(k), micro(video), micro(targets), micro(labels)))
+      loss, acc, grads = loss / k, acc / k, jax.tree.map(lambda g: g / k, grads)
+  grad_norm = optax.global_norm(grads)
+  updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+  keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)
+  new_state = state.replace(step=state.step + 1, params=keep(params, state.params),
+                            opt_state=keep(opt_state, state.opt_state))
+  metrics = {'loss': loss, 'accuracy': acc, 'grad_norm': grad_norm,
+             'param_norm': optax.global_norm(state.params),
+             'learning_rate': state.lr_fn(state.step),
+             'nonfinite': 1.0 - finite.astype(jnp.float32)}
+  return new_state, metrics
+
+
+def eval_step(state: TrainState, batch: Dict[str, jax.Array], *, config) -> Dict[str, jax.Array]:
+  """Per-video scores averaged over the test views (the official protocol).
+
+  Args:
+    state: the TrainState.
+    batch: ``{'video': (B, V, T, H, W, 3)}``; V = clips x crops views of each video.
+    config: the experiment config; ``config.eval.views_one_by_one`` runs one view at a
+      time (``lax.map``) to bound memory with many views of a large model.
+
+  Returns:
+    ``{'probs': (B, K) mean softmax over views, 'logits': (B, K) mean logits}``, plus
+    the batch's ``label`` and ``mask`` when present.
+  """
+  video = batch['video']
+  apply = lambda v: state.apply_fn({'params': state.params}, v, train=False)[0]
+  with nn.logical_axis_rules(sharding.logical_rules(config)):
+    if config.eval.views_one_by_one:
+      logits = jnp.moveaxis(jax.lax.map(apply, jnp.moveaxis(video, 1, 0)), 0, 1)
+    else:
+      b, v = video.shape[:2]
+      logits = apply(video.reshape((b * v,) + video.shape[2:])).reshape(b, v, -1)
+  logits = logits.astype(jnp.float32)
+  out = {'probs': jax.nn.softmax(logits).mean(1), 'logits': logits.mean(1)}
+  out.update({k: batch[k] for k in ('label', 'mask') if k in batch})  # passed through
+  return out
+
+
+def jit_steps(config, mesh, state_shardings):
+  """``(train_step, eval_step)`` jitted with NamedShardings (state donated to the step)."""
+  batch = sharding.batch_sharding(mesh)
+  repl = sharding.replicated(mesh)
+  p_train = jax.jit(functools.partial(train_step, config=config),
+                    in_shardings=(state_shardings, batch, repl),
+                    out_shardings=(state_shardings, repl), donate_argnums=(0,))
+  p_eval = jax.jit(functools.partial(eval_step, config=config),
+                   in_shardings=(state_shardings, batch), out_shardings=batch)
+  return p_train, p_eval
+
+
+def evaluate_split(p_eval, state, config, mesh, info, split: str, *,
+                   keep_predictions: bool = False) -> evaluation.Accumulator:
+  """Runs ``p_eval`` over a whole split (this process's part, padded batches masked)."""
+  pi, pc = sharding.process_split()
+  acc = evaluation.Accumulator(info.num_classes, keep_predictions)
+  for batch in input_pipeline.create_eval_iterator(config, split, process_index=pi,
+                                                   process_count=pc):
+    out = sharding.global_to_host(p_eval(state, sharding.host_to_global(batch, mesh)))
+    acc.update(out['probs'], out['label'], out['mask'], out['logits'])
+  return acc
+
+
+class _Run:
+  """What both modes set up before compiling anything (all bad-input checks happen here)."""
+
+  def __init__(self, config, workdir: str):
+    check_config(config)
+    self.config, self.workdir = config, workdir
+    os.makedirs(workdir, exist_ok=True)
+    if config.init_from and not os.path.exists(config.init_from):
+      raise FileNotFoundError(f'config.init_from: no such checkpoint: {config.init_from}')
+    self.info = input_pipeline.get_dataset_info(config)
+    self.ckpt = checkpoints.Checkpoints(workdir, config, self.info.num_classes)
+    self.ckpt.check_compatible()
+    self.mesh = sharding.make_mesh(config)
+    self.model = models.build_model(config.model, self.info.num_classes)
+    self.num_train_steps, self.steps_per_epoch = schedule_steps(
+        config, self.info.num_examples[config.train_split])
+    self.rng = jax.random.key(config.seed)
+    self.writer = reporting.Writer(workdir, enabled=sharding.is_main_process())
+
+  def initial_state(self) -> Tuple[TrainState, str]:
+    """The state to start from and where it came from (restore order of the docstring)."""
+    kw = dict(mesh=self.mesh, num_train_steps=self.num_train_steps,
+              steps_per_epoch=self.steps_per_epoch)
+    init_rng = jax.random.fold_in(self.rng, 0)
+    step = self.ckpt.latest_step()
+    if step is not None:
+      target = create_train_state(self.config, self.model, init_rng, abstract=True, **kw)
+      return self.ckpt.restore(target, step), f'checkpoint step {step} in {self.ckpt.directory}'
+    if self.config.init_from:
+      from tps_jax import convert  # pylint: disable=g-import-not-at-top
+      _, variables = convert.load_pretrained(self.config.init_from, self.config.model,
+                                             self.info.num_classes, rng=init_rng)
+      state = create_train_state(self.config, self.model, init_rng,
+                                 params=variables['params'], **kw)
+      return state, f'config.init_from={self.config.init_from}'
+    return create_train_state(self.config, self.model, init_rng, **kw), 'scratch'
+
+  def evaluate(self, p_eval, state, step: int, splits) -> Dict[str, Dict]:
+    results = {}
+    for split in splits:
+      t0 = time.time()
+      acc = evaluate_split(p_eval, state, self.config, self.mesh, self.info, split,
+                           keep_predictions=self.config.eval.write_predictions)
+      if sharding.is_main_process():
+        report = evaluation.write_report(self.workdir, split, acc, self.info.class_names, step)
+        results[split] = {k: report[k] for k in ('top1', 'top5', 'mean_class_accuracy',
+                                                 'loss', 'count')}
+        results[split]['seconds'] = time.time() - t0
+      self.writer.write_scalars(step, {f'eval_{split}_{k}': v for k, v in acc.result().items()
+                                       if k != 'count'})
+    self.writer.flush()
+    return results
+
+  def finish(self, summary: Dict) -> None:
+    if sharding.is_main_process():
+      reporting.write_json(os.path.join(self.workdir, 'metrics.json'), summary)
+      reporting.plot_history(self.workdir)
+    self.writer.close()
+    self.ckpt.close()
+
+
+def _summary(run: _Run, state, **extra) -> Dict:
+  return dict(config=run.config.to_dict(), num_classes=run.info.num_classes,
+              num_params=models.count_params(state.params), step=int(state.step), **extra)
+
+
+def evaluate(config, workdir: str) -> Dict:
+  """Evaluates the workdir's latest checkpoint (or ``config.init_from``) on ``config.eval.splits``.
+
+  Writes ``eval_<split>.json``, ``confusion_<split>.csv`` (and ``predictions_<split>.npz``
+  with ``config.eval.write_predictions``) and ``metrics.json`` in ``workdir``.
+  """
+  run = _Run(config, workdir)
+  if run.ckpt.latest_step() is None and not config.init_from:
+    raise ValueError(f'nothing to evaluate: no checkpoint in {run.ckpt.directory} and no '
+                     'config.init_from')
+  state, source = run.initial_state()
+  logging.info('evaluating %s', source)
+  _, p_eval = jit_steps(config, run.mesh, jax.tree.map(lambda x: x.sharding, state))
+  results = run.evaluate(p_eval, state, int(state.step), config.eval.splits)
+  summary = _summary(run, state, source=source, eval=results)
+  run.finish(summary)
+  return summary
+
+
+def train_and_evaluate(config, workdir: str, *, evaluate_during: bool = True) -> Dict:
+  """Trains ``config`` in ``workdir`` (resuming if it holds a checkpoint), evaluating.
+
+  Returns:
+    The final summary, also written to ``workdir/metrics.json``.
+  """
+  t_start = time.time()
+  run = _Run(config, workdir)
+  state, source = run.initial_state()
+  state_shardings = jax.tree.map(lambda x: x.sharding, state)
+  p_train, p_eval = jit_steps(config, run.mesh, state_shardings)
+  start = int(state.step)
+  logging.info('starting at step %d of %d from %s; %s; %s', start, run.num_train_steps, source,
+               optim.describe(state.params, config), sharding.describe(state_shardings))
+  if start == 0:
+    run.writer.write_hparams({k: v for k, v in flax.traverse_util.flatten_dict(
+        config.to_dict(), sep='.').items() if isinstance(v, (int, float, str, bool))})
+
+  pi, pc = sharding.process_split()
+  it = input_pipeline.create_train_iterator(config, start_step=start, process_index=pi,
+                                            process_count=pc)
+  hooks = [periodic_actions.ReportProgress(num_train_steps=run.num_train_steps,
+                                           writer=run.writer.writer,
+                                           every_steps=config.log_every_steps)]
+  if config.profile_steps and sharding.is_main_process():
+    hooks.append(periodic_actions.Profile(logdir=workdir, num_profile_steps=config.profile_steps,
+                                          first_profile=start + config.profile_first_step,
+                                          every_secs=None))
+  run.ckpt.install_sigterm_handler()
+  train_rng = jax.random.fold_in(run.rng, 1)
+  pending, window, step_times = [], [], []
+  last_good, results, t_window, first_window = start, {}, time.time(), True
+  eval_every = config.eval_every_steps if evaluate_during else 0
+
+  def drain(step):  # fetch pending step metrics; stop on a non-finite loss
+    nonlocal pending
+    fetched = jax.device_get(pending)
+    pending = []
+    bad = [m for m in fetched if m['nonfinite'] > 0]
+    if bad:
+      raise FloatingPointError(
+          f'non-finite loss or gradient (loss={bad[0]["loss"]}) by step {step}: stopped; the '
+          f'last good checkpoint (step {run.ckpt.latest_step()}) is kept in '
+          f'{run.ckpt.directory}. Lower config.optim.learning_rate or set '
+          'config.optim.grad_clip_norm')
+    window.extend(fetched)
+
+  step = start
+  with jax.set_mesh(run.mesh):
+    for step in range(start + 1, run.num_train_steps + 1):
+      with jax.profiler.StepTraceAnnotation('train', step_num=step):
+        batch = sharding.host_to_global(next(it), run.mesh)
+        state, metrics = p_train(state, batch, train_rng)
+      pending.append(metrics)
+      for hook in hooks:
+        hook(step)
+      last = step == run.num_train_steps
+      stop = run.ckpt.should_stop(step)
+      if step % config.log_every_steps == 0 or last or stop:
+        drain(step)
+        now = time.time()
+        if not first_window:  # the first window includes compilation
+          step_times.append((now - t_window) / len(window))
+        first_window, t_window = False, now
+        summary = {f'train_{k}': float(np.mean([m[k] for m in window])) for k in window[0]
+                   if k != 'nonfinite'}
+        run.writer.write_scalars(step, summary)
+        window = []
+      if eval_every and (step % eval_every == 0 or last):
+        t_eval = time.time()
+        with hooks[0].timed('eval', wait_jax_async_dispatch=False):
+          results = run.evaluate(p_eval, state, step, (config.eval.split_during_training,))
+        t_window += time.time() - t_eval  # step times exclude evaluation
+      if last or stop or step % config.checkpoint.every_steps == 0:
+        drain(step)
+        run.ckpt.save(step, state, force=last or stop)
+        last_good = step
+      if stop:
+        logging.warning('stopped at step %d (preemption); resume with the same command', step)
+        break
+  if evaluate_during and step == run.num_train_steps:
+    final_splits = [s for s in config.eval.splits if s not in results]
+    results.update(run.evaluate(p_eval, state, step, final_splits))
+  summary = _summary(
+      run, state, source=source, eval=results, last_checkpoint=last_good,
+      train_step_seconds=float(np.median(step_times)) if step_times else None,
+      wall_seconds=time.time() - t_start, finished=step == run.num_train_steps)
+  run.finish(summary)
+  return summary
+
+
+def run_mode(config, workdir: str, mode: str) -> Dict:
+  """``main.py``'s dispatch: ``train`` | ``evaluate`` | ``train_and_evaluate``."""
+  if mode not in MODES:
+    raise ValueError(f'--mode={mode!r} is not one of {list(MODES)}')
+  if mode == 'evaluate':
+    return evaluate(config, workdir)
+  return train_and_evaluate(config, workdir, evaluate_during=mode == 'train_and_evaluate')
