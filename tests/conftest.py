@@ -7,4 +7,6 @@ if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
-FIXTURE = os.path.join(ROOT, '..', 'shared', 'fixtures', 'official_tps_tiny.npz')
+_SHARED = [os.path.join(ROOT, '..', 'shared'), '/work/shared']
+FIXTURE = next((os.path.join(d, 'fixtures', 'official_tps_tiny.npz') for d in _SHARED
+                if os.path.exists(os.path.join(d, 'fixtures'))), os.path.join(_SHARED[0], 'fixtures', 'official_tps_tiny.npz'))
