@@ -8,6 +8,8 @@ custom_videos (see each builder's MANUAL_DOWNLOAD_INSTRUCTIONS, or the README).
 Videos are decoded, resized and JPEG-encoded in --num_workers processes, with a
 progress bar in clips/s; the result is read with ``tfds.load(name, data_dir=...)``.
 """
+import sys
+
 from absl import app
 from absl import flags
 
@@ -62,16 +64,19 @@ def main(argv):
   del argv
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   tfds.disable_progress_bar()  # ours counts clips/s; TFDS's would draw over it
-  builder = build(_DATASET.value, _MANUAL_DIR.value, data_dir=_DATA_DIR.value,
-                  config=_CONFIG.value, num_workers=_NUM_WORKERS.value,
-                  skip_unreadable=_SKIP.value, class_names=_CLASS_NAMES.value,
-                  max_examples_per_split=_MAX_EXAMPLES.value)
+  try:
+    builder = build(_DATASET.value, _MANUAL_DIR.value, data_dir=_DATA_DIR.value,
+                    config=_CONFIG.value, num_workers=_NUM_WORKERS.value,
+                    skip_unreadable=_SKIP.value, class_names=_CLASS_NAMES.value,
+                    max_examples_per_split=_MAX_EXAMPLES.value)
+  except builders.BuildError as e:
+    sys.exit(f'error: {e}')  # already one line naming the data set, split and file
   info = builder.info
+  splits = ', '.join(f'{s} {info.splits[s].num_examples}' +
+                     (f' (+{n} skipped)' if (n := info.metadata.get(f'skipped_{s}')) else '')
+                     for s in info.splits)
   print(f'{builder.name}/{builder.builder_config.name}: '
-        f'{info.features["label"].num_classes} classes, ' +
-        ', '.join(f'{s} {info.splits[s].num_examples}' for s in info.splits) +
-        f' clips in {builder.data_dir}')
-
+        f'{info.features["label"].num_classes} classes, {splits} clips in {builder.data_dir}')
 
 if __name__ == '__main__':
   app.run(main)

@@ -16,6 +16,10 @@ BUILDERS = {
 }
 
 
+class BuildError(ValueError):
+  """Bad manual data (missing/unreadable file, unknown label, ...): one line, names the file."""
+
+
 def builder_class(name):
   """Imports and returns the builder class registered as ``name``."""
   if name not in BUILDERS:

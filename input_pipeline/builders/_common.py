@@ -23,10 +23,7 @@ import tqdm
 
 from input_pipeline import features
 from input_pipeline import video_io
-
-
-class BuildError(ValueError):
-  """Bad manual data (missing/unreadable file, unknown label, ...): one line, names the file."""
+from input_pipeline.builders import BuildError
 
 
 @dataclasses.dataclass(frozen=True)
