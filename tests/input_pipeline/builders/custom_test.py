@@ -84,7 +84,8 @@ _BAD_INPUT = {
          'val.txt': 'videos/c.webm 0\nvideos/nope.mp4 1\n'},
         r'^custom_videos validation: val.txt:2: no such file: .*videos/nope.mp4$'),
     'label_name_not_in_class_list': (
-        {'classes.txt': 'cat\ndog\n', 'train.csv': 'path,label\nvideos/a.mp4,cat\nvideos/b.avi,cow\n'},
+        {'classes.txt': 'cat\ndog\n',
+         'train.csv': 'path,label\nvideos/a.mp4,cat\nvideos/b.avi,cow\n'},
         r"^custom_videos train: train.csv:3: label 'cow' is not in the class list "
         r'\(2 class names from .*classes.txt\)$'),
     'label_index_not_in_class_list': (
