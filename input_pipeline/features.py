@@ -13,6 +13,9 @@ Two containers hold the same thing, a clip = JPEG frames + label + id:
 Both readers yield the same element: ``{'frames': string[T] (JPEG), 'label': int64,
 'label_text': string, 'id': string}``.
 """
+import json
+import os
+
 # DMVR keys (scenic's video TFRecords use the same ones).
 FRAMES_KEY = 'image/encoded'        # feature list, one JPEG bytes per frame
 LABEL_INDEX_KEY = 'clip/label/index'  # context int64
@@ -34,3 +37,66 @@ def tfds_features(class_names):
       'label': tfds.features.ClassLabel(names=list(class_names)),
       'id': tfds.features.Text(),
   })
+
+
+def encode_sequence_example(jpeg_frames, label: int, label_text: str, clip_id: str) -> bytes:
+  """Serialises one clip as a DMVR-style `tf.train.SequenceExample` (keys above)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  bytes_feature = lambda v: tf.train.Feature(bytes_list=tf.train.BytesList(value=[v]))
+  context = tf.train.Features(feature={
+      LABEL_INDEX_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+      LABEL_TEXT_KEY: bytes_feature(label_text.encode()),
+      ID_KEY: bytes_feature(clip_id.encode()),
+  })
+  frames = tf.train.FeatureList(feature=[bytes_feature(j) for j in jpeg_frames])
+  return tf.train.SequenceExample(
+      context=context,
+      feature_lists=tf.train.FeatureLists(feature_list={FRAMES_KEY: frames}),
+  ).SerializeToString()
+
+
+def parse_sequence_example(serialized):
+  """Parses `encode_sequence_example` output (a scalar string tensor) to the element.
+
+  A missing label parses as -1 and missing frames as an empty list, so that the reader's
+  validation, not the parser, reports them with the record id.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  context, sequence = tf.io.parse_single_sequence_example(
+      serialized,
+      context_features={
+          LABEL_INDEX_KEY: tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+          LABEL_TEXT_KEY: tf.io.FixedLenFeature([], tf.string, default_value=''),
+          ID_KEY: tf.io.FixedLenFeature([], tf.string, default_value=''),
+      },
+      sequence_features={
+          FRAMES_KEY: tf.io.FixedLenSequenceFeature([], tf.string, allow_missing=True),
+      })
+  return {'frames': sequence[FRAMES_KEY], 'label': context[LABEL_INDEX_KEY],
+          'label_text': context[LABEL_TEXT_KEY], 'id': context[ID_KEY]}
+
+
+def write_manifest(directory, name: str, class_names, split_files) -> None:
+  """Writes `manifest.json` of a TFRecord directory.
+
+  Args:
+    directory: the directory holding the TFRecord files.
+    name: data set name (used in messages).
+    class_names: label index -> name.
+    split_files: {split: {file name relative to directory: number of records}}, files
+      in reading order.
+  """
+  manifest = {'name': name, 'class_names': list(class_names),
+              'splits': {s: {'files': dict(f)} for s, f in split_files.items()}}
+  with open(os.path.join(directory, MANIFEST), 'w') as f:
+    json.dump(manifest, f, indent=1)
+
+
+def read_manifest(directory) -> dict:
+  """Reads `manifest.json` (see `write_manifest`); a one-line error if it is missing."""
+  path = os.path.join(directory, MANIFEST)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'{path} not found: a TFRecord data set directory needs a '
+                            f'{MANIFEST} (see input_pipeline.features.write_manifest)')
+  with open(path) as f:
+    return json.load(f)
