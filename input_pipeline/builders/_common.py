@@ -223,6 +223,7 @@ def ordered_map(fn, items, num_workers, window_per_worker=8):
 
 
 # Annotation helpers: each raises BuildError naming the file (and line) on bad input.
+_ENCODING = 'utf-8-sig'  # UTF-8, also when a spreadsheet saved it with a byte-order mark
 
 
 def require_file(dataset, path):
@@ -234,7 +235,7 @@ def require_file(dataset, path):
 
 def read_json(dataset, path):
   """Parses a JSON annotation file."""
-  with open(require_file(dataset, path), encoding='utf-8') as f:
+  with open(require_file(dataset, path), encoding=_ENCODING) as f:
     try:
       return json.load(f)
     except json.JSONDecodeError as e:
@@ -243,7 +244,7 @@ def read_json(dataset, path):
 
 def read_lines(dataset, path):
   """Yields (line_number, stripped line) for the non-blank, non-# lines of a text file."""
-  with open(require_file(dataset, path), encoding='utf-8') as f:
+  with open(require_file(dataset, path), encoding=_ENCODING) as f:
     for number, line in enumerate(f, 1):
       line = line.strip()
       if line and not line.startswith('#'):
@@ -259,7 +260,7 @@ def read_csv(dataset, path, *, delimiter=',', header=None):
     delimiter: field separator.
     header: required column names; the first line must contain them (others ignored).
   """
-  with open(require_file(dataset, path), encoding='utf-8', newline='') as f:
+  with open(require_file(dataset, path), encoding=_ENCODING, newline='') as f:
     reader = csv.reader(f, delimiter=delimiter)
     columns = None
     for row in reader:

@@ -51,9 +51,10 @@ def test_mmaction_frame_folder_list_with_indices_names_classes_by_index(tmp_path
 
 
 def test_csv_with_class_names_sorts_names_from_labels(tmp_path):
+  # A spreadsheet's CSV: byte-order mark, quoted path with a comma, extra column.
   manual = _videos(tmp_path / 'm', names=('my videos/a, first.mp4', 'b.mp4', 'c.mp4'))
   fakes.write_text(f'{manual}/train.csv',
-                   'path,label,notes\n"my videos/a, first.mp4",wave,x\nb.mp4,clap,y\n')
+                   '\ufeffpath,label,notes\n"my videos/a, first.mp4",wave,x\nb.mp4,clap,y\n')
   fakes.write_text(f'{manual}/test.csv', 'label,path\nwave,c.mp4\n')
   builder = _prepare(manual, tmp_path)
   assert builder.info.features['label'].names == ['clap', 'wave']
