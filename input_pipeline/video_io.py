@@ -166,11 +166,12 @@ def encode_jpeg(frames, quality=90):
   return out
 
 
-def write_video(path, frames, *, fps=12, codec=None):
+def write_video(path, frames, *, fps=12, codec=None, rotation=0):
   """Encodes (T, H, W, 3) uint8 frames (even H and W) to a video file with PyAV.
 
   For tests, demos and fake data sets; the codec follows the extension
-  (mp4/mkv/mov: h264, webm: vp8, avi: mpeg4) unless given.
+  (mp4/mkv/mov: h264, webm: vp8, avi: mpeg4) unless given. ``rotation`` (degrees
+  counter-clockwise) is stored as display metadata, as phones do.
   """
   path = os.fspath(path)
   frames = np.asarray(frames, np.uint8)
@@ -182,6 +183,8 @@ def write_video(path, frames, *, fps=12, codec=None):
     stream = container.add_stream(codec, rate=fps)
     stream.width, stream.height, stream.pix_fmt = width, height, 'yuv420p'
     stream.bit_rate = 8_000_000  # near-lossless at test sizes
+    if rotation:
+      stream.set_display_rotation(rotation)
     for frame in frames:
       container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
     container.mux(stream.encode())

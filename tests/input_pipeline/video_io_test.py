@@ -33,6 +33,18 @@ def test_read_video_max_frames_and_fps(tmp_path):
   assert len(video_io.read_video(path, fps=24)) == 2 * fakes.FRAMES - 1
 
 
+@pytest.mark.parametrize('rotation,corner', [(90, (-1, 0)), (-90, (0, -1))])
+def test_read_video_turns_rotated_phone_videos_upright(tmp_path, rotation, corner):
+  frames = np.zeros((4, 32, 48, 3), np.uint8)
+  frames[:, :8, :8] = 255  # a white top-left corner as stored
+  path = f'{tmp_path}/phone.mp4'
+  video_io.write_video(path, frames, rotation=rotation)
+  upright = video_io.read_video(path, min_resize=16)
+  assert upright.shape == (4, 24, 16, 3)
+  bright = [(y, x) for y in (0, -1) for x in (0, -1) if upright[0, y, x].mean() > 128]
+  assert bright == [corner]  # counter-clockwise 90: top-left -> bottom-left
+
+
 def test_read_frames_dir_uses_natural_order_and_resizes(tmp_path):
   folder = tmp_path / 'frames'
   folder.mkdir()
