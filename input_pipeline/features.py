@@ -24,8 +24,11 @@ ID_KEY = 'clip/id'                    # context bytes: source video path / id
 MANIFEST = 'manifest.json'
 
 
-def tfds_features(class_names):
+def tfds_features(class_names=None):
   """The TFDS feature spec of every tps-jax builder.
+
+  ``class_names=None`` leaves the label names unset, for builders that read them from the
+  manual dir in ``_split_generators`` (they are saved with the data set).
 
   Pass ``video`` as a list of ``io.BytesIO(jpeg_bytes)``: TFDS then stores the bytes as
   they are (no re-encode in the writer process), so decoding/resizing/encoding can run in
@@ -34,7 +37,8 @@ def tfds_features(class_names):
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   return tfds.features.FeaturesDict({
       'video': tfds.features.Video(shape=(None, None, None, 3), encoding_format='jpeg'),
-      'label': tfds.features.ClassLabel(names=list(class_names)),
+      'label': (tfds.features.ClassLabel() if class_names is None
+                else tfds.features.ClassLabel(names=list(class_names))),
       'id': tfds.features.Text(),
   })
 

@@ -103,7 +103,7 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
   def _info(self):
     return tfds.core.DatasetInfo(
-        builder=self, description=self.DESCRIPTION, features=clip_features(),
+        builder=self, description=self.DESCRIPTION, features=features.tfds_features(None),
         homepage=self.HOMEPAGE, citation=self.CITATION, metadata=tfds.core.MetadataDict())
 
   def _split_generators(self, dl_manager):
@@ -174,17 +174,6 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     path.write_text(''.join(f'{c.where}\t{c.path}\t{reason}\n' for c, reason in skipped))
     logging.warning('%s %s: skipped %d unreadable or missing videos, listed in %s',
                     self.name, split, len(skipped), path.name)
-
-
-def clip_features():
-  """features.tfds_features with the class names left unset until the manual dir is read.
-
-  The names come from the user's annotation files (official index order), which
-  TFDS only hands over in ``_split_generators``; they are saved with the data set.
-  """
-  spec = dict(features.tfds_features(['unset']))
-  spec['label'] = tfds.features.ClassLabel()
-  return tfds.features.FeaturesDict(spec)
 
 
 def encode_clip(clip, *, min_resize, fps, max_frames, quality):
