@@ -45,6 +45,9 @@ FIELDS = (
 )
 
 
+SSV2_CLASSES = 174  # the paper's main benchmark
+
+
 def machine() -> str:
   """One line naming where the numbers came from (device kind, host CPU count)."""
   dev = jax.devices()[0]
@@ -146,121 +149,124 @@ def _tokens(model_cfg, frames: int, size: int):
   return (math.ceil(frames / p[0]), math.ceil(size / p[1]), math.ceil(size / p[2]))
 
 
-def _fake_batch(config, batch: int, frames: int, size: int, rng) -> Dict[str, jnp.ndarray]:
-  """A random training batch in the input pipeline's format."""
+def _fake_batch(batch: int, frames: int, size: int, num_classes: int, rng):
+  """A random training batch in the input pipeline's format (``train.train_step``'s)."""
   k1, k2 = jax.random.split(rng)
   return {'video': jax.random.uniform(k1, (batch, frames, size, size, 3), jnp.float32),
-          'label': jax.random.randint(k2, (batch,), 0, config.num_classes)}
+          'label': jax.random.randint(k2, (batch,), 0, num_classes)}
 
 
-def _train_step_parts(config, model, batch, rng):
-  """``(state, step)`` where ``step(state, batch, rng) -> (state, metrics)`` is jitted."""
-  from tps_jax import train  # pylint: disable=g-import-not-at-top
-  state = train.create_train_state(config, model, rng)
-  step = jax.jit(functools.partial(train.train_step, config=config), donate_argnums=(0,))
-  return state, step, 'tps_jax.train.train_step'
+def with_clip(config, frames: int, size: int):
+  """A copy of ``config`` whose input clips are ``frames x size x size``."""
+  config = config.copy_and_resolve_references()
+  config.unlock()
+  config.input.num_frames = frames
+  config.input.image_size = size
+  config.lock()
+  return config
 
 
 class Profiler:
-  """Compiled forward and train step of one config at one clip shape, ready to time.
+  """Compiled forward pass and train step of one config at one clip shape, ready to time.
 
-  ``stats`` holds the compile-time fields; ``calls()`` the zero-argument functions that run
-  one forward pass / one train step (the latter threads its own state through).
+  ``stats`` holds the compile-time fields; :meth:`calls` the zero-argument functions that run
+  one forward pass / one train step (``tps_jax.train.train_step``, jitted with the state
+  donated as in training, threading its own state).
   """
 
-  def __init__(self, config, *, batch: int, frames: int, size: int, train_step: bool = True,
-               materialize: bool = True, seed: int = 0):
+  def __init__(self, config, *, batch: int, frames: int, size: int, num_classes: int,
+               train_step: bool = True, materialize: bool = True, seed: int = 0):
+    from tps_jax import train  # pylint: disable=g-import-not-at-top
+    config = with_clip(config, frames, size)
     m = config.model
     models.validate(m, frames, size)
-    self.config = config
-    self.model = models.build_model(m, config.num_classes)
+    model = models.build_model(m, num_classes)
     rng = jax.random.key(seed)
     video = jax.ShapeDtypeStruct((batch, frames, size, size, 3), jnp.float32)
-    abstract = jax.eval_shape(
-        lambda: self.model.init({'params': rng}, jnp.zeros(video.shape, video.dtype)))
+    init = lambda: model.init({'params': rng}, jnp.zeros(video.shape, video.dtype))
+    abstract = jax.eval_shape(init)
     self.stats = dict(
         arch=m.arch, size=m.size, batch=batch, frames=frames, image_size=size,
         tokens=_tokens(m, frames, size), params=models.count_params(abstract['params']),
         dtype=m.dtype, remat=bool(m.remat), shift_impl=m.shift_impl, bias=m.bias,
-        device=jax.devices()[0].device_kind, machine=machine(), jax_version=jax.__version__)
+        device=jax.devices()[0].device_kind, machine=machine(), jax_version=jax.__version__,
+        train_step=None)
 
-    self._forward = jax.jit(lambda v, x: self.model.apply(v, x, train=False)[0])
     t0 = time.perf_counter()
-    fwd = self._forward.lower(abstract, video).compile()
+    forward = jax.jit(lambda v, x: model.apply(v, x, train=False)[0]).lower(
+        abstract, video).compile()
     self.stats['forward_compile_s'] = time.perf_counter() - t0
-    fs = compiled_stats(fwd)
+    fs = compiled_stats(forward)
     self.stats['forward_gflops'] = fs['flops'] / 1e9 / batch
     self.stats['forward_memory_bytes'] = fs['memory']
-    self._fwd_compiled = fwd
 
-    self._variables = self._video = self._state = self._batch = None
+    self._calls = {}
+    make_batch = functools.partial(_fake_batch, batch, frames, size, num_classes)
     if materialize:
-      self._variables = jax.jit(lambda: self.model.init({'params': rng}, jnp.zeros(
-          video.shape, video.dtype)))()
-      self._batch = _fake_batch(config, batch, frames, size, jax.random.key(seed + 1))
+      variables = jax.jit(init)()
+      clips = make_batch(jax.random.key(seed + 1))
+      self._calls['forward'] = lambda: forward(variables, clips['video'])
     if not train_step:
-      self.stats['train_step'] = None
       return
-    bshape = jax.eval_shape(lambda: _fake_batch(config, batch, frames, size, rng))
-    state, self._step, self.stats['train_step'] = _train_step_parts(
-        config, self.model, bshape, rng)
+
+    # Compiled for this very state: its static fields (tx, lr_fn) are part of the treedef.
+    state = train.create_train_state(config, model, rng, abstract=not materialize)
     t0 = time.perf_counter()
-    ts = compiled_stats(self._step.lower(state, bshape, rng).compile())
+    step = jax.jit(functools.partial(train.train_step, config=config), donate_argnums=(0,))
+    step = step.lower(state, jax.eval_shape(make_batch, rng), rng).compile()
     self.stats['train_compile_s'] = time.perf_counter() - t0
-    self.stats['train_gflops'] = ts['flops'] / 1e9 / batch
-    self.stats.update(train_memory_bytes=ts['memory'], train_xla_peak_bytes=ts['xla_peak'],
-                      train_argument_bytes=ts['argument'], train_output_bytes=ts['output'],
-                      train_alias_bytes=ts['alias'], train_temp_bytes=ts['temp'])
-    self._state = state if materialize else None
-    self._rng = jax.random.key(seed + 2)
+    ts = compiled_stats(step)
+    self.stats.update(
+        train_step='tps_jax.train.train_step', train_gflops=ts['flops'] / 1e9 / batch,
+        train_memory_bytes=ts['memory'], train_xla_peak_bytes=ts['xla_peak'],
+        train_argument_bytes=ts['argument'], train_output_bytes=ts['output'],
+        train_alias_bytes=ts['alias'], train_temp_bytes=ts['temp'])
+    if materialize:
+      self._state = state
+      step_rng = jax.random.key(seed + 2)
 
-  def forward(self):
-    return self._fwd_compiled(self._variables, self._batch['video'])
-
-  def train(self):
-    self._state, metrics = self._step(self._state, self._batch, self._rng)
-    return metrics
+      def run_step():
+        self._state, metrics = step(self._state, clips, step_rng)
+        return metrics
+      self._calls['train'] = run_step
 
   def calls(self) -> Dict[str, Callable[[], Any]]:
     """``'forward'`` and (when built) ``'train'`` as zero-argument functions."""
-    out = {'forward': self.forward}
-    if self._state is not None:
-      out['train'] = self.train
-    return out
+    return dict(self._calls)
 
 
 def profile(config, *, batch: int = 1, frames: int = 32, size: int = 224, repeats: int = 3,
-            warmup: int = 1, train_step: bool = True) -> Dict[str, Any]:
+            warmup: int = 1, train_step: bool = True,
+            num_classes: int = SSV2_CLASSES) -> Dict[str, Any]:
   """Profiles ``config`` on ``(batch, frames, size, size, 3)`` clips.
 
   Args:
-    config: an experiment config (``config.model``, ``config.num_classes`` and what the train
-      step reads).
+    config: an experiment config (``config.model`` and what the train step reads).
     batch: clips per step.
     frames: frames per clip.
     size: height = width in pixels.
     repeats: timed steps of each kind; 0 compiles only (no times, no RSS).
     warmup: untimed steps first.
     train_step: also compile (and time) the train step.
+    num_classes: classifier width (data sets report theirs only when read; the head is
+      < 0.1% of the cost either way).
 
   Returns:
     A dict with every key of :data:`FIELDS` (``None`` where not measured). GFLOPs are per
     clip; memory in bytes per step; times in seconds per step of ``batch`` clips.
   """
-  prof = Profiler(config, batch=batch, frames=frames, size=size, train_step=train_step,
-                  materialize=repeats > 0)
+  prof = Profiler(config, batch=batch, frames=frames, size=size, num_classes=num_classes,
+                  train_step=train_step, materialize=repeats > 0)
   stats = dict.fromkeys(FIELDS)
   stats.update(prof.stats)
   if repeats > 0:
     calls = prof.calls()
+    if 'train' in calls:  # first, so no earlier run has grown the allocator's pools
+      with PeakRSS() as rss:
+        tr = time_calls({'train': calls['train']}, repeats=repeats, warmup=warmup)['train']
+      stats.update(train_times_s=tr, train_time_s=_median(tr), train_rss_peak_bytes=rss.bytes)
     fwd = time_calls({'forward': calls['forward']}, repeats=repeats, warmup=warmup)['forward']
     stats.update(forward_times_s=fwd, forward_time_s=_median(fwd))
-    if 'train' in calls:
-      jax.block_until_ready(calls['train']())  # the first step allocates the optimizer's outputs
-      with PeakRSS() as rss:
-        tr = time_calls({'train': calls['train']}, repeats=repeats, warmup=max(warmup - 1, 0))
-      stats.update(train_times_s=tr['train'], train_time_s=_median(tr['train']),
-                   train_rss_peak_bytes=rss.bytes)
   return stats
 
 
@@ -280,6 +286,13 @@ def _fmt(key: str, v) -> str:
   return str(v)
 
 
+def format_row(stats: Mapping[str, Any]) -> str:
+  """One line: params, GFLOPs, train memory and times."""
+  keys = ('params', 'forward_gflops', 'train_gflops', 'train_memory_bytes',
+          'train_rss_peak_bytes', 'forward_time_s', 'train_time_s')
+  return ', '.join(f'{k}={_fmt(k, stats.get(k))}' for k in keys)
+
+
 def format_table(stats: Mapping[str, Any]) -> str:
   """A two-column Markdown table of one profile (bytes in GiB, params in millions)."""
   lines = ['| field | value |', '| --- | --- |']
@@ -293,7 +306,7 @@ def main(argv):
   del argv
   f = flags.FLAGS
   stats = profile(f.config, batch=f.batch, frames=f.frames, size=f.size, repeats=f.repeats,
-                  warmup=f.warmup, train_step=f.train_step)
+                  warmup=f.warmup, train_step=f.train_step, num_classes=f.num_classes)
   print(format_table(stats))
   if f.json:
     with open(f.json, 'w') as fh:
@@ -309,6 +322,7 @@ def _define_flags():
   flags.DEFINE_integer('size', 224, 'Height = width in pixels.')
   flags.DEFINE_integer('repeats', 3, 'Timed steps of each kind (0: compile only).')
   flags.DEFINE_integer('warmup', 1, 'Untimed steps first.')
+  flags.DEFINE_integer('num_classes', SSV2_CLASSES, 'Classifier width.')
   flags.DEFINE_bool('train_step', True, 'Also compile and time the train step.')
   flags.DEFINE_string('json', None, 'Write every field here as JSON.')
   flags.mark_flags_as_required(['config'])

@@ -1,0 +1,209 @@
+"""Cost of the TPS shift operators as a fraction of a block's time, gather vs roll.
+
+For every stage of TPS-T at one clip shape, times (interleaved, median of ``--repeats``):
+the Swin block without a temporal operator, the same block with the patch shift (each
+implementation) or the channel shift, and the operators alone (patch shift + its inverse, as
+a block applies them; channel shift), forward and forward+backward. Writes Markdown::
+
+  python benchmarks/shift_ops.py --frames=32 --size=224 --repeats=5 --out=docs/shift_ops.md
+
+``gather+vjp`` is a candidate, not in ``tps_jax/shifts.py``: the same static gather with a
+custom VJP that applies the inverse shift (the shift is a permutation, so its transpose is
+the inverse gather) instead of the scatter-add JAX derives from a gather.
+"""
+import argparse
+import contextlib
+import functools
+import os
+import statistics
+import sys
+from typing import Dict
+
+import jax
+import jax.numpy as jnp
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from configs import model_table  # pylint: disable=g-import-not-at-top
+from tps_jax import profiling, shifts  # pylint: disable=g-import-not-at-top
+from tps_jax.models import swin  # pylint: disable=g-import-not-at-top
+
+_patch_shift = shifts.patch_shift
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def _gather_vjp(x, pattern, window_hw, inverse):
+  return _patch_shift(x, pattern, window_hw, inverse=inverse)
+
+
+def _gather_vjp_fwd(x, pattern, window_hw, inverse):
+  return _gather_vjp(x, pattern, window_hw, inverse), None
+
+
+def _gather_vjp_bwd(pattern, window_hw, inverse, _, g):
+  return (_patch_shift(g, pattern, window_hw, inverse=not inverse),)
+
+
+_gather_vjp.defvjp(_gather_vjp_fwd, _gather_vjp_bwd)
+
+
+def patch_shift_candidate(x, pattern, window_hw, *, inverse=False, impl='gather+vjp'):
+  """``shifts.patch_shift`` with impl ``'gather+vjp'`` added (others pass through)."""
+  if impl != 'gather+vjp':
+    return _patch_shift(x, pattern, window_hw, inverse=inverse, impl=impl)
+  pattern = tuple(tuple(int(v) for v in row) for row in pattern)
+  return _gather_vjp(x, pattern, tuple(window_hw), inverse)
+
+
+@contextlib.contextmanager
+def _candidate_installed():
+  """Lets ``SwinBlock(shift_impl='gather+vjp')`` run by swapping the module function."""
+  shifts.patch_shift = patch_shift_candidate
+  try:
+    yield
+  finally:
+    shifts.patch_shift = _patch_shift
+
+
+IMPLS = ('gather', 'roll', 'gather+vjp')
+
+
+def _block(temporal_op, heads, odd, impl='gather'):
+  m = model_table.model_config('tps', 'tiny')
+  window = tuple(m.window_size)
+  return swin.SwinBlock(
+      num_heads=heads, window_cfg=window,
+      shift_cfg=tuple(k // 2 for k in window) if odd else (0, 0, 0),
+      temporal_op=temporal_op, bias_mode='relative', pattern=model_table.PATTERN_C,
+      temporal_range=8, channel_shift_div=m.channel_shift_div, shift_impl=impl)
+
+
+def _fwd_and_grad(fn, params, x):
+  """Zero-argument forward and forward+backward calls of ``fn(params, x)``."""
+  fwd = jax.jit(fn)
+  grad = jax.jit(jax.grad(lambda p, x: jnp.sum(fn(p, x) * x), argnums=(0, 1)))
+  return functools.partial(fwd, params, x), functools.partial(grad, params, x)
+
+
+def stage_calls(x, heads) -> Dict[str, Dict[str, object]]:
+  """name -> {'fwd': call, 'grad': call} for one stage's activation ``x``."""
+  out = {}
+  blocks = {'block 2D (even)': _block('none', heads, odd=False),
+            'block 2D (odd)': _block('none', heads, odd=True),
+            'block channel shift': _block('channel', heads, odd=False)}
+  blocks.update({f'block patch shift [{i}]': _block('patch', heads, odd=True, impl=i)
+                 for i in IMPLS})
+  for name, blk in blocks.items():
+    params = blk.init(jax.random.key(0), x)
+    fwd, grad = _fwd_and_grad(blk.apply, params, x)
+    out[name] = {'fwd': fwd, 'grad': grad}
+  window = model_table.model_config('tps', 'tiny').window_size[1:]
+  pat = model_table.PATTERN_C
+  for impl in IMPLS:
+    def op(_, y, impl=impl):
+      y = patch_shift_candidate(y, pat, window, impl=impl)
+      return patch_shift_candidate(y, pat, window, inverse=True, impl=impl)
+    fwd, grad = _fwd_and_grad(op, None, x)
+    out[f'patch shift + inverse [{impl}]'] = {'fwd': fwd, 'grad': grad}
+  fwd, grad = _fwd_and_grad(lambda _, y: shifts.channel_shift(y, heads), None, x)
+  out['channel shift'] = {'fwd': fwd, 'grad': grad}
+  return out
+
+
+def run(frames, size, batch, repeats, stages):
+  m = model_table.model_config('tps', 'tiny')
+  t, h, w = profiling._tokens(m, frames, size)  # pylint: disable=protected-access
+  rows = []
+  for s in stages:
+    shape = (batch, t, h // 2 ** s, w // 2 ** s, m.embed_dim * 2 ** s)
+    x = jax.random.normal(jax.random.key(1), shape)
+    calls = stage_calls(x, m.num_heads[s])
+    for mode in ('fwd', 'grad'):
+      times = profiling.time_calls({k: v[mode] for k, v in calls.items()}, repeats=repeats)
+      rows.append((s, shape, mode, times))
+      print(s, shape, mode, {k: round(statistics.median(v) * 1e3, 2)
+                             for k, v in times.items()}, flush=True)
+  return rows
+
+
+def _ratio(times, a, b) -> float:
+  """Median over rounds of time[a] / time[b] (paired: both ran in the same round)."""
+  return statistics.median(x / y for x, y in zip(times[a], times[b]))
+
+
+def _model_share(rows, mode, op_key, blk_key, ref_key):
+  """Depth-weighted share and overhead over the stages of TPS-T."""
+  depths = model_table.SIZES['tiny']['depths']
+  med = lambda ts, k: statistics.median(ts[k])
+  sel = [(depths[s], ts) for s, _, m, ts in rows if m == mode]
+  op = sum(d * med(ts, op_key) for d, ts in sel)
+  blk = sum(d * med(ts, blk_key) for d, ts in sel)
+  ref = sum(d * med(ts, ref_key) for d, ts in sel)
+  over = sum(d * med(ts, ref_key) * (_ratio(ts, blk_key, ref_key) - 1) for d, ts in sel) / ref
+  return op / blk, over
+
+
+def to_markdown(rows, frames, size, batch, repeats) -> str:
+  """The per-stage table and a depth-weighted summary per implementation."""
+  variants = [('channel', 'channel shift', 'block channel shift', 'block 2D (even)')]
+  variants += [(f'patch [{i}]', f'patch shift + inverse [{i}]', f'block patch shift [{i}]',
+                'block 2D (odd)') for i in IMPLS]
+  lines = [
+      '# Cost of the shift operators (TPS-T)',
+      '',
+      f'Clip {batch}x{frames}x{size}x{size}; per stage the activation `x` of that stage; median '
+      f'of {repeats} interleaved runs; `fwd+bwd` is the gradient w.r.t. the block\'s parameters '
+      'and input. **op** = the operator alone (patch shift: shift + inverse, as a block applies '
+      'them), in ms and as a share of the block that carries it; **overhead** = that block / the '
+      'same block without the op - 1, median of per-round ratios (patch-shift blocks are odd '
+      'blocks, with Swin\'s cyclic window shift). The op share is the steadier number: '
+      'overheads also hold timing noise of a shared machine and fusion changes around the op.',
+      '',
+      f'Machine: {profiling.machine()}.',
+      '',
+      '`gather+vjp` is a candidate, not in `tps_jax/shifts.py`: the same gather with a custom '
+      'VJP that applies the inverse shift (a permutation\'s transpose), instead of the '
+      'scatter-add JAX derives from a gather.',
+      '',
+      '| stage | x | pass | 2D block ms | ' + ' | '.join(
+          f'{v[0]} op | {v[0]} overhead' for v in variants) + ' |',
+      '| ' + ' | '.join(['---'] * (4 + 2 * len(variants))) + ' |',
+  ]
+  for s, shape, mode, times in rows:
+    med = {k: statistics.median(v) for k, v in times.items()}
+    cells = [str(s), 'x'.join(map(str, shape)), 'fwd' if mode == 'fwd' else 'fwd+bwd',
+             f"{med['block 2D (odd)'] * 1e3:.1f}"]
+    for _, op_key, blk_key, ref_key in variants:
+      op, blk = med[op_key], med[blk_key]
+      cells += [f'{op * 1e3:.2f} ({op / blk:.1%})',
+                f'{_ratio(times, blk_key, ref_key) - 1:+.1%}']
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  lines += ['', 'Whole TPS-T backbone (stages weighted by depth):', '',
+            '| op | pass | op share | overhead |', '| --- | --- | --- | --- |']
+  for name, op_key, blk_key, ref_key in variants:
+    for mode in ('fwd', 'grad'):
+      share, over = _model_share(rows, mode, op_key, blk_key, ref_key)
+      lines.append(f"| {name} | {'fwd' if mode == 'fwd' else 'fwd+bwd'} | {share:.1%} | "
+                   f'{over:+.1%} |')
+  return '\n'.join(lines) + '\n'
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  p.add_argument('--frames', type=int, default=32)
+  p.add_argument('--size', type=int, default=224)
+  p.add_argument('--batch', type=int, default=1)
+  p.add_argument('--repeats', type=int, default=5)
+  p.add_argument('--stages', type=int, nargs='+', default=[0, 1, 2, 3])
+  p.add_argument('--out', default='docs/shift_ops.md')
+  a = p.parse_args()
+  with _candidate_installed():
+    rows = run(a.frames, a.size, a.batch, a.repeats, a.stages)
+  md = to_markdown(rows, a.frames, a.size, a.batch, a.repeats)
+  os.makedirs(os.path.dirname(a.out) or '.', exist_ok=True)
+  with open(a.out, 'w') as f:
+    f.write(md)
+  print(md)
+
+
+if __name__ == '__main__':
+  main()
