@@ -21,15 +21,47 @@ _MUTABLE_MODEL_FIELDS = ('drop_path_rate', 'attn_drop_rate', 'head_dropout_rate'
                          'remat', 'shift_impl', 'size')
 
 
-def _meta(config, num_classes: int) -> Dict[str, Any]:
-  model = {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.model.to_dict().items()}
-  return {'model': model, 'num_classes': int(num_classes)}
-
-
 def _norm(v):
+  """Tuples as lists, as they come back from JSON."""
   if isinstance(v, (list, tuple)):
     return [_norm(x) for x in v]
   return v
+
+
+def _meta(config, num_classes: Optional[int]) -> Dict[str, Any]:
+  model = {k: _norm(v) for k, v in config.model.to_dict().items()}
+  return {'model': model, 'num_classes': num_classes}
+
+
+def _compare(manager, directory: str, meta: Dict[str, Any]) -> None:
+  step = manager.latest_step()
+  if step is None:
+    return
+  stored = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta']
+  if meta.get('num_classes') is not None and stored['num_classes'] != meta['num_classes']:
+    raise ValueError(f'{directory} holds a checkpoint (step {step}) with '
+                     f'{stored["num_classes"]} classes, this data set has '
+                     f'{meta["num_classes"]}: use a new --workdir')
+  here, there = meta['model'], stored['model']
+  for key in sorted(set(here) | set(there)):
+    if key not in _MUTABLE_MODEL_FIELDS and _norm(here.get(key)) != _norm(there.get(key)):
+      raise ValueError(f'{directory} holds a checkpoint (step {step}) of a different model: '
+                       f'config.model.{key}={there.get(key)!r} there, {here.get(key)!r} '
+                       'here; use a new --workdir')
+
+
+def check_workdir(workdir: str, config) -> None:
+  """The model check of :meth:`Checkpoints.check_compatible`, before any data is prepared."""
+  directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
+  if not os.path.isdir(directory):
+    return
+  manager = ocp.CheckpointManager(
+      directory, item_names=('state', 'meta'),
+      options=ocp.CheckpointManagerOptions(read_only=True, create=False))
+  try:
+    _compare(manager, directory, _meta(config, None))
+  finally:
+    manager.close()
 
 
 class Checkpoints:
@@ -58,23 +90,7 @@ class Checkpoints:
 
   def check_compatible(self) -> None:
     """Raises a one-line ValueError when the latest checkpoint is of a different model."""
-    step = self.latest_step()
-    if step is None:
-      return
-    stored = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
-    stored = stored['meta']
-    if stored['num_classes'] != self.meta['num_classes']:
-      raise ValueError(f'{self.directory} holds a checkpoint (step {step}) with '
-                       f'{stored["num_classes"]} classes, this data set has '
-                       f'{self.meta["num_classes"]}: use a new --workdir')
-    here, there = self.meta['model'], stored['model']
-    for key in sorted(set(here) | set(there)):
-      if key in _MUTABLE_MODEL_FIELDS:
-        continue
-      if _norm(here.get(key)) != _norm(there.get(key)):
-        raise ValueError(f'{self.directory} holds a checkpoint (step {step}) of a different '
-                         f'model: config.model.{key}={there.get(key)!r} there, '
-                         f'{here.get(key)!r} here; use a new --workdir')
+    _compare(self.manager, self.directory, self.meta)
 
   def restore(self, abstract_state, step: Optional[int] = None):
     """The state at ``step`` (default: latest), born in ``abstract_state``'s shardings."""

@@ -5,13 +5,28 @@ scalars go to ``WORKDIR/history.jsonl`` (one line per write, appended, so a resu
 keeps its past), from which :func:`plot_history` draws ``WORKDIR/curves.png``.
 """
 import json
+import logging as py_logging
 import os
 from typing import Dict, List, Mapping
 
+from absl import logging
 from clu import metric_writers
 import numpy as np
 
 HISTORY = 'history.jsonl'
+
+
+class _DropLibraryInfo(py_logging.Filter):
+  """Orbax logs every file it writes at INFO; keep its warnings and errors only."""
+
+  def filter(self, record):
+    return record.levelno >= py_logging.WARNING or '/orbax/' not in record.pathname
+
+
+def setup_logging(quiet: bool = False) -> None:
+  """INFO logging without the checkpoint library's chatter; WARNING only when ``quiet``."""
+  logging.set_verbosity(logging.WARNING if quiet else logging.INFO)
+  logging.get_absl_logger().addFilter(_DropLibraryInfo())
 
 
 class Writer:

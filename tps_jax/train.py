@@ -35,6 +35,10 @@ from tps_jax import sharding
 MODES = ('train', 'evaluate', 'train_and_evaluate')
 
 
+class SetupError(ValueError):
+  """A config, workdir or path that cannot work, found before anything is compiled."""
+
+
 class TrainState(train_state.TrainState):
   """Flax's TrainState (step, params, opt_state; apply_fn, tx static) plus two statics."""
   num_classes: int = flax.struct.field(pytree_node=False, default=0)
@@ -225,22 +229,31 @@ def evaluate_split(p_eval, state, config, mesh, info, split: str, *,
   return acc
 
 
+def split_name(config, split: str) -> str:
+  """A role of ``config.dataset.splits`` ('train', 'eval', 'test') or a literal split name."""
+  return config.dataset.splits[split] if split in config.dataset.splits else split
+
+
 class _Run:
   """What both modes set up before compiling anything (all bad-input checks happen here)."""
 
   def __init__(self, config, workdir: str):
-    check_config(config)
     self.config, self.workdir = config, workdir
-    os.makedirs(workdir, exist_ok=True)
-    if config.init_from and not os.path.exists(config.init_from):
-      raise FileNotFoundError(f'config.init_from: no such checkpoint: {config.init_from}')
-    self.info = input_pipeline.get_dataset_info(config)
-    self.ckpt = checkpoints.Checkpoints(workdir, config, self.info.num_classes)
-    self.ckpt.check_compatible()
-    self.mesh = sharding.make_mesh(config)
+    try:
+      check_config(config)
+      self.mesh = sharding.make_mesh(config)
+      if config.init_from and not os.path.exists(config.init_from):
+        raise FileNotFoundError(f'config.init_from: no such checkpoint: {config.init_from}')
+      checkpoints.check_workdir(workdir, config)
+      self.info = input_pipeline.get_dataset_info(config)
+      os.makedirs(workdir, exist_ok=True)
+      self.ckpt = checkpoints.Checkpoints(workdir, config, self.info.num_classes)
+      self.ckpt.check_compatible()
+    except (ValueError, FileNotFoundError, KeyError) as e:
+      raise SetupError(str(e).strip('"\'')) from e
     self.model = models.build_model(config.model, self.info.num_classes)
     self.num_train_steps, self.steps_per_epoch = schedule_steps(
-        config, self.info.num_examples[config.train_split])
+        config, self.info.num_examples[config.dataset.splits.train])
     self.rng = jax.random.key(config.seed)
     self.writer = reporting.Writer(workdir, enabled=sharding.is_main_process())
 
@@ -264,7 +277,7 @@ class _Run:
 
   def evaluate(self, p_eval, state, step: int, splits) -> Dict[str, Dict]:
     results = {}
-    for split in splits:
+    for split in map(functools.partial(split_name, self.config), splits):
       t0 = time.time()
       acc = evaluate_split(p_eval, state, self.config, self.mesh, self.info, split,
                            keep_predictions=self.config.eval.write_predictions)
@@ -391,7 +404,7 @@ def train_and_evaluate(config, workdir: str, *, evaluate_during: bool = True) ->
         logging.warning('stopped at step %d (preemption); resume with the same command', step)
         break
   if evaluate_during and step == run.num_train_steps:
-    final_splits = [s for s in config.eval.splits if s not in results]
+    final_splits = [s for s in config.eval.splits if split_name(config, s) not in results]
     results.update(run.evaluate(p_eval, state, step, final_splits))
   summary = _summary(
       run, state, source=source, eval=results, last_checkpoint=last_good,

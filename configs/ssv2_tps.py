@@ -1,0 +1,18 @@
+"""TPS on Something-Something V2, the official recipe (swin_tiny_2D_patch244_tps_sthv2_1k).
+
+    python -m input_pipeline.build --config=configs/ssv2_tps.py --config.dataset.manual_dir=/data/ssv2
+    python main.py --config=configs/ssv2_tps.py --workdir=$WORKDIR \
+        --config.dataset.manual_dir=/data/ssv2 --config.init_from=$PRETRAINED
+
+Model size after the colon: ``configs/ssv2_tps.py:base`` (tiny | small | base | large).
+``$PRETRAINED``: a Kinetics-400 TPS / Video Swin checkpoint (as the paper) or an ImageNet
+Swin .pth (inflated). 30 epochs of 32 frames at 224 px, 1 clip x 3 crops at test; should
+reach the paper's TPS top-1 on SSv2 (Xiang et al., ECCV 2022) on a 64-video batch.
+"""
+from configs import base
+
+
+def get_config(size: str = 'tiny'):
+  config = base.get_config('ssv2', 'tps', size)
+  config.loss.label_smoothing = 0.1
+  return config
