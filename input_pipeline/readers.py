@@ -160,7 +160,8 @@ def validate(element, num_classes: int):
   eoi = tf.strings.substr(frames, tf.maximum(length - 2, 0), tf.fill(tf.shape(length), 2)
                          ) == b'\xff\xd9'
   jpeg_ok = tf.reduce_all(soi & eoi)
-  first_bad = tf.argmin(tf.cast(soi & eoi, tf.int32), output_type=tf.int32)
+  first_bad = tf.argmin(tf.concat([tf.cast(soi & eoi, tf.int32), [0]], 0),  # [0]: no frames
+                        output_type=tf.int32)
   reason = tf.case([
       (~has_frames, lambda: tf.constant('the record has no frames')),
       (~label_ok, lambda: tf.strings.format(
