@@ -111,6 +111,7 @@ def input_config(name: str) -> ml_collections.ConfigDict:
   c.shuffle_buffer = 1024          # records permuted together (block shuffle)
   c.cycle_length = 8               # files read in parallel
   c.num_parallel_calls = -1        # -1: AUTOTUNE
+  c.num_threads = 0                # tf.data thread pool size; 0: TF's default (all cores)
   c.prefetch = 2                   # batches
   if name in ('ssv2', 'ssv1', 'diving48'):
     c.randaugment_num_ops = 2

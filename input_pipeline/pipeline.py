@@ -13,6 +13,7 @@ a run started at 0. Records dropped with `skip_corrupt=True` shift later batches
 element each, so exactness then holds up to the dropped records.
 """
 import dataclasses
+import functools
 import importlib
 import math
 
@@ -192,7 +193,9 @@ def preprocess_eval(element, input_config):
 def _options(input_config):
   options = tf.data.Options()
   options.deterministic = True
-  options.experimental_warm_start = False
+  if input_config.num_threads > 0:
+    options.threading.private_threadpool_size = input_config.num_threads
+    options.threading.max_intra_op_parallelism = 1
   return options
 
 
@@ -228,13 +231,22 @@ def train_dataset(config, *, start_step: int = 0, process_index: int = 0,
         shuffle_key=tf.random.experimental.stateless_fold_in(shuffle_root, e))
 
   bad = readers.BadRecords(source.name, source.split, config.dataset.skip_corrupt)
+
+  def parse(i, record):
+    return i, source.parse(record)
+
+  def keep(i, element):
+    del i
+    return bad.keep(element, info.num_classes)
+
+  def preprocess(i, element):
+    seed = tf.random.experimental.stateless_fold_in(augment_root, i)
+    return preprocess_train(element, seed, c, info)
+
   ds = tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch)
   ds = ds.enumerate(start=start_epoch * per_epoch).skip(offset)
-  ds = ds.map(lambda i, r: (i, source.parse(r)), num_parallel_calls=_parallel(c))
-  ds = ds.filter(lambda i, el: bad.keep(el, info.num_classes))
-  ds = ds.map(lambda i, el: preprocess_train(
-      el, tf.random.experimental.stateless_fold_in(augment_root, i), c, info),
-              num_parallel_calls=_parallel(c))
+  ds = ds.map(parse, num_parallel_calls=_parallel(c)).filter(keep)
+  ds = ds.map(preprocess, num_parallel_calls=_parallel(c))
   ds = ds.batch(local_batch, drop_remainder=True).prefetch(c.prefetch)
   return ds.with_options(_options(c)), bad
 
@@ -265,8 +277,9 @@ def eval_dataset(config, split: str, *, process_index: int = 0, process_count: i
   if ranges:
     ds = readers.record_stream(ranges, cycle_length=1)
     ds = ds.map(source.parse, num_parallel_calls=_parallel(c))
-    ds = ds.filter(lambda el: bad.keep(el, info.num_classes))
-    ds = ds.map(lambda el: preprocess_eval(el, c), num_parallel_calls=_parallel(c))
+    ds = ds.filter(functools.partial(bad.keep, num_classes=info.num_classes))
+    ds = ds.map(functools.partial(preprocess_eval, input_config=c),
+                num_parallel_calls=_parallel(c))
     pad = ds.concatenate(pad)
   ds = pad.take(num_batches * local_batch).batch(local_batch).prefetch(c.prefetch)
   return ds.with_options(_options(c)), bad, num_batches

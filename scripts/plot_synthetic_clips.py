@@ -48,7 +48,7 @@ def main():
                'rows\' distribution', fontsize=8)
   fig.subplots_adjust(left=0.3, right=0.99, top=0.93, bottom=0.01, wspace=0.05, hspace=0.05)
   Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(args.out, dpi=110)
+  fig.savefig(args.out, dpi=80)
   print(f'wrote {args.out}')
 
 

@@ -41,8 +41,8 @@ class RenderSpec:
   num_frames: int = 32
   height: int = 64
   width: int = 64
-  object_radius: tuple[float, float] = (0.16, 0.24)  # fraction of min(H, W)
-  max_distractors: int = 3
+  object_radius: tuple[float, float] = (0.18, 0.26)  # fraction of min(H, W)
+  max_distractors: int = 2
   noise_std: float = 5.0                               # uint8 units, i.i.d. per pixel
   jpeg_quality: int = 75
 
@@ -147,16 +147,16 @@ def _background(rng, spec):
   h, w = spec.height, spec.width
   yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
   base = rng.uniform(60, 190, size=3)
-  field = _upsample(rng.normal(0, 28, size=(rng.integers(3, 7), rng.integers(3, 7), 3)), h, w)
+  field = _upsample(rng.normal(0, 18, size=(rng.integers(3, 7), rng.integers(3, 7), 3)), h, w)
   theta = rng.uniform(0, np.pi)
   period = rng.uniform(5, 14)
   stripes = np.sin(2 * np.pi * (xx * np.cos(theta) + yy * np.sin(theta)) / period
                    + rng.uniform(0, 2 * np.pi))
-  img = base + field + rng.uniform(5, 18) * stripes[..., None] * rng.uniform(0.3, 1, size=3)
+  img = base + field + rng.uniform(3, 10) * stripes[..., None] * rng.uniform(0.3, 1, size=3)
   img = img.astype(np.float32)[None]
-  for _ in range(rng.integers(2, 6)):  # static clutter, muted colours
+  for _ in range(rng.integers(1, 5)):  # static clutter, muted colours
     one = lambda a: np.array([a])
-    _paint(img, _SHAPES[rng.integers(len(_SHAPES))], base + rng.normal(0, 35, size=3),
+    _paint(img, _SHAPES[rng.integers(len(_SHAPES))], base + rng.normal(0, 25, size=3),
            one(rng.uniform(0, w)), one(rng.uniform(0, h)),
            one(rng.uniform(0.05, 0.13) * min(h, w)), one(rng.uniform(0, 2 * np.pi)))
   return img[0]
