@@ -12,8 +12,11 @@ from configs import test as test_config
 from input_pipeline import build
 from input_pipeline import video_io
 from tests.conftest import FIXTURE, ROOT
+from tps_jax import checkpoints
 from tps_jax import convert
+from tps_jax import models
 from tps_jax import predict
+from tps_jax import train
 
 # A tiny TPS on configs/custom_tps.py: the flags a user adds to the README's commands.
 TINY_CUSTOM = ['--config=configs/custom_tps.py', '--config.dataset.builder_config=res128',
@@ -21,10 +24,10 @@ TINY_CUSTOM = ['--config=configs/custom_tps.py', '--config.dataset.builder_confi
                '--config.model.num_heads=(1,2)', '--config.input.num_frames=8',
                '--config.input.image_size=28', '--config.input.eval_image_size=28',
                '--config.input.min_resize=32']
-# The model of ../shared/fixtures/official_tps_tiny.npz (10 classes) on 8 frames of 112 px.
+# The model of ../shared/fixtures/official_tps_tiny.npz (10 classes) on 4 frames of 112 px.
 FIXTURE_FLAGS = ['--config=configs/test.py', '--config.model.embed_dim=16',
                  '--config.model.depths=(2,2,2)', '--config.model.num_heads=(1,2,4)',
-                 '--config.input.num_frames=8', '--config.input.image_size=112',
+                 '--config.input.num_frames=4', '--config.input.image_size=112',
                  '--config.input.eval_image_size=112', '--config.input.min_resize=128']
 
 
@@ -54,8 +57,22 @@ def _fixture_config():
   config = test_config.get_config()
   m, c = config.model, config.input
   m.embed_dim, m.depths, m.num_heads = 16, (2, 2, 2), (1, 2, 4)
-  c.num_frames, c.image_size, c.eval_image_size, c.min_resize = 8, 112, 112, 128
+  c.num_frames, c.image_size, c.eval_image_size, c.min_resize = 4, 112, 112, 128
   return config
+
+
+@pytest.fixture(scope='module', autouse=True)
+def _fast_compiles():
+  jax.config.update('jax_disable_most_optimizations', True)
+  yield
+  jax.config.update('jax_disable_most_optimizations', False)
+
+
+@pytest.fixture(scope='module')
+def official():
+  """(config, model, variables) of the official fixture checkpoint."""
+  config = _fixture_config()
+  return (config, *convert.load_official(FIXTURE, config.model))
 
 
 def test_own_videos_build_train_predict_matches_evaluation(tmp_path):
@@ -96,7 +113,8 @@ def test_own_videos_build_train_predict_matches_evaluation(tmp_path):
   np.testing.assert_allclose(probs, evaluated['probs'][evaluated['labels'] == 1][0], atol=1e-5)
 
 
-def test_official_checkpoint_cli_batches_videos_and_frame_folders_with_label_file(tmp_path):
+def test_official_checkpoint_cli_batches_videos_and_frame_folders_with_label_file(
+    tmp_path, official):
   video_io.write_video(tmp_path / 'clip.mp4', _moving_bar(1, num_frames=12, height=96, width=128))
   frames_dir = tmp_path / 'frames'
   os.makedirs(frames_dir)
@@ -117,11 +135,11 @@ def test_official_checkpoint_cli_batches_videos_and_frame_folders_with_label_fil
   assert rows[0]['probs'] == sorted(rows[0]['probs'], reverse=True) and sum(rows[0]['probs']) < 1
   assert rows[0] == rows[2]
   # The same numbers as the converted model applied to the test views by hand.
-  config = _fixture_config()
-  model, variables = convert.load_official(FIXTURE, config.model)
+  config, model, variables = official
   predictor = predict.Predictor(config, model, variables['params'], [str(i) for i in range(10)])
+  apply = jax.jit(lambda v, x: model.apply(v, x, train=False)[0])
   for video, row in zip(videos[:2], rows):
-    logits, _ = model.apply(variables, predictor.views(video), train=False)
+    logits = apply(variables, predictor.views(video))
     expected = jax.nn.softmax(logits).mean(0)
     np.testing.assert_allclose(row['probs'], expected[np.array(row['indices'])], atol=1e-5)
 
@@ -138,12 +156,11 @@ def test_unreadable_video_is_a_one_line_error_naming_the_file(tmp_path):
   assert last.startswith('predict: cannot decode video') and os.fspath(bad) in last
 
 
-def test_skip_unreadable_yields_counted_errors_in_order(tmp_path):
+def test_skip_unreadable_yields_errors_in_order(tmp_path, official):
   good, empty = tmp_path / 'good.mp4', tmp_path / 'empty.mp4'
   video_io.write_video(good, _moving_bar(1, height=96, width=128))
   empty.write_bytes(b'')
-  config = _fixture_config()
-  model, variables = convert.load_official(FIXTURE, config.model)
+  config, model, variables = official
   predictor = predict.Predictor(config, model, variables['params'], list('abcdefghij'))
   preds = list(predictor.predict([empty, good, tmp_path / 'missing.mp4'], batch_size=2,
                                  top_k=3, skip_unreadable=True))
@@ -164,6 +181,22 @@ def test_labels_json_in_ssv2_format_orders_names_by_index(tmp_path):
   path.write_text(json.dumps({'a': '0', 'b': '2'}))
   with pytest.raises(ValueError, match=r'labels.json: the indices are not 0..1'):
     predict.read_labels(os.fspath(path))
+
+
+def test_workdir_restores_its_params_and_refuses_another_model_config(tmp_path):
+  config = test_config.get_config()
+  state = train.create_train_state(config, models.build_model(config.model, 3),
+                                   jax.random.key(0))
+  ckpt = checkpoints.Checkpoints(tmp_path, config, 3)
+  ckpt.save(1, state, force=True)
+  ckpt.close()
+  model, params = predict.load_checkpoint(config, os.fspath(tmp_path))
+  assert model.num_classes == 3
+  jax.tree.map(np.testing.assert_array_equal, params, state.params)
+  config.model.embed_dim = 16
+  with pytest.raises(ValueError, match=r'different model: config\.model\.embed_dim=8 there, '
+                     r'16 here; pass the config it was trained with'):
+    predict.load_checkpoint(config, os.fspath(tmp_path))
 
 
 def test_checkpoint_without_classifier_is_refused(tmp_path):
