@@ -2,7 +2,7 @@ r"""Top-k classes of your videos from a trained (``main.py``) or converted check
 
     python -m tps_jax.predict --config=configs/custom_tps.py --checkpoint=$WORKDIR \
         --video=clip.mp4 [--video=more.webm ...] [--labels=classes.txt] \
-        [--output=preds.jsonl] [--batch=8] [--top_k=5] [--skip_unreadable]
+        [--output=preds.jsonl] [--batch=8] [--top_k=5] [--skip_unreadable] [clips/*.mp4]
     python -m tps_jax.predict --config=configs/ssv2_tps.py --checkpoint=tps_sthv2.pth \
         --labels=labels.json --video=clip.webm
 
@@ -37,6 +37,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 from absl import app
 from absl import flags
+from absl import logging
 import jax
 import numpy as np
 import tensorflow as tf
@@ -50,7 +51,6 @@ from input_pipeline import video_io
 from tps_jax import checkpoints
 from tps_jax import convert
 from tps_jax import models
-from tps_jax import reporting
 from tps_jax import sharding
 from tps_jax import train
 
@@ -368,7 +368,8 @@ def define_flags():
                                   'data set)', lock_config=True)
   flags.DEFINE_string('checkpoint', None, 'main.py workdir, converted orbax dir, or '
                       'official .pth/.npz')
-  flags.DEFINE_multi_string('video', None, 'video file or JPEG frame folder (repeatable)')
+  flags.DEFINE_multi_string('video', None, 'video file or JPEG frame folder (repeatable; '
+                            'paths after the flags count too)')
   flags.DEFINE_string('labels', None, 'class names: one per line, or JSON (list or '
                       '{name: index}); default: the data set\'s')
   flags.DEFINE_string('output', None, 'write the predictions here as JSON lines')
@@ -376,15 +377,17 @@ def define_flags():
   flags.DEFINE_integer('top_k', 5, 'classes printed per video')
   flags.DEFINE_bool('skip_unreadable', False, 'skip (and count) unreadable videos instead '
                     'of stopping')
-  flags.mark_flags_as_required(['config', 'checkpoint', 'video'])
+  flags.mark_flags_as_required(['config', 'checkpoint'])
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  reporting.setup_logging(quiet=True)  # the predictions are the output
   f = flags.FLAGS
-  missing = [v for v in f.video if not os.path.exists(v)]
+  videos = list(f.video or []) + argv[1:]  # --video=a.mp4 and/or positional (clips/*.mp4)
+  if not videos:
+    raise app.UsageError('no video: pass --video=PATH or paths after the flags')
+  # The predictions are the output: no library warnings (e.g. orbax on read-only dirs).
+  logging.set_verbosity(logging.ERROR)
+  missing = [v for v in videos if not os.path.exists(v)]
   if missing and not f.skip_unreadable:  # before the (slow) checkpoint load
     sys.exit(f'predict: no such video file or frame folder: {missing[0]}')
   if f.batch < 1 or f.top_k < 1:
@@ -393,7 +396,7 @@ def main(argv):
   skipped = 0
   try:
     predictor = Predictor.load(f.config, f.checkpoint, f.labels)
-    for p in predictor.predict(f.video, batch_size=f.batch, top_k=f.top_k,
+    for p in predictor.predict(videos, batch_size=f.batch, top_k=f.top_k,
                                skip_unreadable=f.skip_unreadable, progress=None):
       skipped += p.error is not None
       tqdm.tqdm.write(_format(p), file=sys.stderr if p.error else sys.stdout)
@@ -407,7 +410,7 @@ def main(argv):
     if out:
       out.close()
   if skipped:
-    print(f'predict: skipped {skipped} of {len(f.video)} videos (unreadable)',
+    print(f'predict: skipped {skipped} of {len(videos)} videos (unreadable)',
           file=sys.stderr)
 
 
