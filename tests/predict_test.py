@@ -63,9 +63,10 @@ def _fixture_config():
 
 @pytest.fixture(scope='module', autouse=True)
 def _fast_compiles():
+  previous = jax.config.read('jax_disable_most_optimizations')
   jax.config.update('jax_disable_most_optimizations', True)
   yield
-  jax.config.update('jax_disable_most_optimizations', False)
+  jax.config.update('jax_disable_most_optimizations', previous)
 
 
 @pytest.fixture(scope='module')
