@@ -39,3 +39,18 @@ def test_attention_of_a_patch_shift_block_spreads_over_nine_frames():
               visualize.plot_channel_shift(),
               visualize.plot_attention_by_frame(by_frame, (3, 3), query_frame)):
     assert fig.axes
+
+
+def test_clip_grid_history_and_confusion_plots(tmp_path):
+  from tps_jax import evaluation  # pylint: disable=g-import-not-at-top
+  videos = np.random.default_rng(0).integers(0, 255, (2, 16, 8, 8, 3), dtype=np.uint8)
+  assert len(visualize.plot_clips(videos, [0, 1], ['left', 'right']).axes) == 16
+  with open(tmp_path / 'history.jsonl', 'w') as f:
+    f.write('{"step": 10, "train_loss": 2.0}\n{"step": 20, "train_loss": 1.0, '
+            '"eval_validation_top1": 0.5}\n')
+  assert visualize.plot_histories({'tps': str(tmp_path)}).axes[0].lines
+  confusion = np.array([[3, 1], [0, 4]])
+  evaluation.write_confusion(str(tmp_path / 'c.csv'), confusion, ['a', 'b'])
+  matrix, names = visualize.read_confusion(str(tmp_path / 'c.csv'))
+  np.testing.assert_array_equal(matrix, confusion)
+  assert names == ['a', 'b'] and visualize.plot_confusion(matrix, names).axes

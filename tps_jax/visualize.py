@@ -118,3 +118,73 @@ def plot_attention_by_frame(by_frame: np.ndarray, query: Tuple[int, int], query_
                f'frame {query_frame})')
   fig.tight_layout()
   return fig
+
+
+def plot_clips(videos, labels, class_names: Sequence[str], num_shown_frames: int = 8):
+  """A grid: one row per clip (``(T, H, W, 3)`` uint8), evenly spaced frames, label on the left."""
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  videos = [np.asarray(v) for v in videos]
+  cols = min(num_shown_frames, min(v.shape[0] for v in videos))
+  fig, axes = plt.subplots(len(videos), cols, figsize=(cols * 0.95, len(videos) * 1.0),
+                           squeeze=False)
+  for row, (video, label) in enumerate(zip(videos, labels)):
+    frames = np.linspace(0, video.shape[0] - 1, cols).round().astype(int)
+    for col, t in enumerate(frames):
+      ax = axes[row, col]
+      ax.imshow(video[t])
+      ax.set_xticks([])
+      ax.set_yticks([])
+      if row == 0:
+        ax.set_title(f't={t}', fontsize=7)
+    axes[row, 0].set_ylabel(f'{int(label)} {class_names[int(label)]}', rotation=0, ha='right',
+                            va='center', fontsize=7)
+  fig.subplots_adjust(left=0.3, wspace=0.05, hspace=0.05)
+  return fig
+
+
+def plot_histories(workdirs: Dict[str, str], metrics=('train_loss', 'eval_validation_top1')):
+  """Training curves of several ``main.py`` workdirs on shared axes (one panel per metric)."""
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  from tps_jax import reporting  # pylint: disable=g-import-not-at-top
+  fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.2), squeeze=False)
+  for name, workdir in workdirs.items():
+    history = reporting.read_history(workdir)
+    for ax, metric in zip(axes[0], metrics):
+      points = history.get(metric, [])
+      if points:
+        steps, values = zip(*points)
+        ax.plot(steps, values, marker='o' if len(points) < 20 else None, label=name)
+      ax.set_title(metric)
+      ax.set_xlabel('step')
+  axes[0, 0].legend()
+  fig.tight_layout()
+  return fig
+
+
+def plot_confusion(confusion: np.ndarray, class_names: Sequence[str], title: str = ''):
+  """Row-normalised confusion matrix (rows: true class)."""
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  confusion = np.asarray(confusion, np.float64)
+  rates = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+  fig, ax = plt.subplots(figsize=(5.5, 5))
+  ax.imshow(rates, cmap='Blues', vmin=0, vmax=1)
+  ticks = np.arange(len(class_names))
+  ax.set_xticks(ticks, [f'{i}' for i in ticks], fontsize=7)
+  ax.set_yticks(ticks, [f'{i} {n}' for i, n in enumerate(class_names)], fontsize=7)
+  ax.set_xlabel('predicted')
+  for (i, j), v in np.ndenumerate(rates):
+    if v >= 0.05:
+      ax.text(j, i, f'{v:.2f}', ha='center', va='center', fontsize=6,
+              color='white' if v > 0.5 else 'black')
+  ax.set_title(title)
+  fig.tight_layout()
+  return fig
+
+
+def read_confusion(path: str):
+  """``(matrix, class_names)`` from the ``confusion_<split>.csv`` that evaluation writes."""
+  import csv  # pylint: disable=g-import-not-at-top
+  with open(path) as f:
+    rows = list(csv.reader(f))
+  names = [r[0] for r in rows[1:]]
+  return np.array([[float(v) for v in r[3:]] for r in rows[1:]]), names  # name, count, acc, counts
