@@ -7,7 +7,7 @@ clip therefore tells a model which *pair* it belongs to but nothing about which 
 a model that ignores frame order is capped at 50% top-1, one that reads the order can
 approach 100%.
 
-This module imports no TensorFlow so that generation workers start fast.
+Only numpy and PIL are used here, so forked generation workers stay light.
 """
 import dataclasses
 import io
@@ -110,7 +110,7 @@ def _paint(frames, shape, colour, cx, cy, scale, angle, alpha=None):
   `colour` is (3,) or a function (yy, cy) -> (T, h, w, 3) colours.
   """
   _, h, w, _ = frames.shape
-  reach = 1.5 * float(np.max(scale)) + 2
+  reach = 1.3 * float(np.max(scale)) + 1.5  # every shape lies within radius 1.3
   x0, x1 = int(max(0, np.min(cx) - reach)), int(min(w, np.max(cx) + reach + 1))
   y0, y1 = int(max(0, np.min(cy) - reach)), int(min(h, np.max(cy) + reach + 1))
   if x0 >= x1 or y0 >= y1:
@@ -191,8 +191,11 @@ def _trajectory(rng, motion, spec):
   size = min(h, w)
   radius = rng.uniform(*spec.object_radius) * size
   t = np.linspace(0.0, 1.0, t_count)
-  # Mild random easing, the same family for every motion: position = ease(t).
-  ease = t + rng.uniform(-0.25, 0.25) * np.sin(np.pi * t)
+  # The motion happens in a random window covering 45-75% of the clip (still before and
+  # after): fast enough to be seen between nearby sampled frames. Mild random easing.
+  duration = rng.uniform(0.45, 0.75)
+  progress = np.clip((t - rng.uniform(0.0, 1.0 - duration)) / duration, 0.0, 1.0)
+  ease = progress + rng.uniform(-0.25, 0.25) * np.sin(np.pi * progress)
   cx = np.full(t_count, rng.uniform(0.3, 0.7) * w)
   cy = np.full(t_count, rng.uniform(0.3, 0.7) * h)
   scale = np.full(t_count, radius)
