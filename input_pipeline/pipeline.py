@@ -48,19 +48,19 @@ class DatasetInfo:
   no_flip_classes: tuple[int, ...]
 
 
-def _tfds_builder(dataset_config, *, prepare: bool):
-  """The data set's TFDS builder, generated/prepared first if `prepare`."""
+def _tfds_builder(dataset_config):
+  """The data set's TFDS builder, prepared first if needed (the synthetic set: generated)."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   d = dataset_config
   importlib.import_module(d.builder_module)  # registers the builder
   builder = tfds.builder(d.tfds_name, data_dir=d.data_dir, config=d.builder_config)
-  if prepare and not builder.is_prepared():
+  if not builder.is_prepared():
     if builder.MANUAL_DOWNLOAD_INSTRUCTIONS and not (
         d.manual_dir and tf.io.gfile.isdir(d.manual_dir)):
       raise FileNotFoundError(
           f'{d.name}: not prepared under {builder.data_dir_root} and '
-          f'config.dataset.manual_dir={d.manual_dir!r} is not a directory (see the '
-          f'README, "Data", for what the manual directory of {d.tfds_name} holds)')
+          f'config.dataset.manual_dir={d.manual_dir!r} is not a directory (README, '
+          f'"Preparing the paper\'s data sets": what the manual dir of {d.tfds_name} holds)')
     logging.info('%s: preparing %s in %s', d.name, d.tfds_name, builder.data_dir_root)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
         manual_dir=d.manual_dir, try_download_gcs=False))
@@ -70,7 +70,7 @@ def _tfds_builder(dataset_config, *, prepare: bool):
 def _source(config, split) -> readers.Source:
   d = config.dataset
   if d.format == 'tfds':
-    return readers.tfds_source(_tfds_builder(d, prepare=True), split, d.name)
+    return readers.tfds_source(_tfds_builder(d), split, d.name)
   if d.format == 'tfrecord':
     return readers.tfrecord_source(d.data_dir, split, d.name)
   raise ValueError(f"config.dataset.format={d.format!r} is not one of ['tfds', 'tfrecord']")
@@ -80,11 +80,12 @@ def get_dataset_info(config) -> DatasetInfo:
   """Describes `config.dataset`, preparing it first if needed (synthetic: generated)."""
   d = config.dataset
   if d.format == 'tfds':
-    builder = _tfds_builder(d, prepare=True)
+    builder = _tfds_builder(d)
     class_names = list(builder.info.features['label'].names)
     num_examples = {s: builder.info.splits[s].num_examples for s in builder.info.splits}
   else:
-    sources = {s: _source(config, s) for s in _manifest_splits(d)}
+    splits = readers.tfrecord_manifest(d.data_dir, d.name)['splits']
+    sources = {s: _source(config, s) for s in splits}
     class_names = list(next(iter(sources.values())).class_names)
     num_examples = {s: src.num_examples for s, src in sources.items()}
   num_classes = len(class_names)
@@ -98,15 +99,6 @@ def get_dataset_info(config) -> DatasetInfo:
   return DatasetInfo(name=d.name, num_classes=num_classes, class_names=class_names,
                      num_examples=num_examples, flip_label_map=flip_label_map,
                      no_flip_classes=tuple(d.no_flip_classes))
-
-
-def _manifest_splits(dataset_config):
-  from input_pipeline import features  # pylint: disable=g-import-not-at-top
-  if not dataset_config.data_dir or not tf.io.gfile.isdir(dataset_config.data_dir):
-    raise FileNotFoundError(f'{dataset_config.name}: TFRecord directory '
-                            f'{dataset_config.data_dir!r} does not exist '
-                            '(config.dataset.data_dir)')
-  return list(features.read_manifest(dataset_config.data_dir)['splits'])
 
 
 def _check_class(k, num_classes, field):

@@ -71,12 +71,17 @@ def tfds_source(builder, split: str, name: str) -> Source:
   return Source(name, split, shards, parse, class_names)
 
 
-def tfrecord_source(directory, split: str, name: str) -> Source:
-  """The records of a split of a TFRecord directory described by its manifest.json."""
+def tfrecord_manifest(directory, name: str) -> dict:
+  """The manifest.json of a TFRecord directory; one-line errors if either is missing."""
   if not directory or not os.path.isdir(directory):
     raise FileNotFoundError(f'{name}: TFRecord directory {directory!r} does not exist '
                             '(config.dataset.data_dir)')
-  manifest = features.read_manifest(directory)
+  return features.read_manifest(directory)
+
+
+def tfrecord_source(directory, split: str, name: str) -> Source:
+  """The records of a split of a TFRecord directory described by its manifest.json."""
+  manifest = tfrecord_manifest(directory, name)
   if split not in manifest['splits']:
     raise ValueError(f'{name}: no split {split!r} in {directory}/{features.MANIFEST} '
                      f'(splits: {", ".join(manifest["splits"])})')
