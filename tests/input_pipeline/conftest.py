@@ -1,22 +1,7 @@
 """Shared fixtures: the tiny synthetic set (generated once per session) and configs."""
-import ml_collections
 import pytest
 
-from configs import data_table
-
-
-def make_config(name='synthetic_tiny', data_dir=None, *, batch_size=8, eval_batch_size=6,
-                seed=0):
-  """A locked config with the dataset/input sections of `name` and the top-level fields."""
-  config = ml_collections.ConfigDict()
-  config.dataset = data_table.dataset_config(name)
-  config.input = data_table.input_config(name)
-  config.dataset.data_dir = data_dir
-  config.batch_size = batch_size
-  config.eval_batch_size = eval_batch_size
-  config.seed = seed
-  config.lock()
-  return config
+from tests.input_pipeline.fakes import make_config
 
 
 @pytest.fixture(scope='session')

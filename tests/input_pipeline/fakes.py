@@ -1,11 +1,27 @@
-"""Tiny TFRecord data sets written by tests: one clip = solid-colour JPEG frames."""
+"""Test helpers: configs, and tiny TFRecord data sets of solid-colour JPEG clips."""
 import io
 
+import ml_collections
 import numpy as np
 from PIL import Image
 import tensorflow as tf
 
+from configs import data_table
 from input_pipeline import features
+
+
+def make_config(name='synthetic_tiny', data_dir=None, *, batch_size=8, eval_batch_size=6,
+                seed=0):
+  """A locked config with the dataset/input sections of `name` and the top-level fields."""
+  config = ml_collections.ConfigDict()
+  config.dataset = data_table.dataset_config(name)
+  config.input = data_table.input_config(name)
+  config.dataset.data_dir = data_dir
+  config.batch_size = batch_size
+  config.eval_batch_size = eval_batch_size
+  config.seed = seed
+  config.lock()
+  return config
 
 
 def jpeg(value, size=16):

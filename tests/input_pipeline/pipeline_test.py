@@ -7,7 +7,7 @@ import pytest
 import input_pipeline
 from input_pipeline import readers
 from tests.input_pipeline import fakes
-from tests.input_pipeline.conftest import make_config
+from tests.input_pipeline.fakes import make_config
 
 
 def _take(iterator, n):
