@@ -13,6 +13,7 @@ of a shared machine hits all models alike; ratios are medians of per-round ratio
 """
 import argparse
 import concurrent.futures
+import json
 import multiprocessing
 import os
 import statistics
@@ -67,24 +68,31 @@ def profile_isolated(names, tokens_t, **kwargs) -> Dict[str, dict]:
   return out
 
 
-def time_interleaved(names, *, batch, frames, size, repeats):
+def time_interleaved(names, *, batch, frames, size, repeats, train_names=None):
   """``(stats, times)``: compile-time fields and name -> {'forward'|'train': [s...]}.
 
-  All models are built first; then every round runs each model's step once.
+  All models are built first; then every round runs each model's step once. Only
+  ``train_names`` (default: all) get a train step.
   """
+  train_names = names if train_names is None else train_names
   tokens_t = -(-frames // 2)
   stats, calls = {}, {}
   for name in names:
-    cfg = model_config(name, tokens_t)
-    prof = profiling.Profiler(cfg, batch=batch, frames=frames, size=size,
-                              num_classes=profiling.SSV2_CLASSES)
+    prof = profiling.Profiler(model_config(name, tokens_t), batch=batch, frames=frames,
+                              size=size, num_classes=profiling.SSV2_CLASSES,
+                              train_step=name in train_names)
     stats[name], calls[name] = prof.stats, prof.calls()
   times = {name: {} for name in names}
   for kind in ('train', 'forward'):
-    for name, ts in profiling.time_calls({n: c[kind] for n, c in calls.items()},
-                                         repeats=repeats).items():
+    timed = {n: c[kind] for n, c in calls.items() if kind in c}
+    for name, ts in profiling.time_calls(timed, repeats=repeats).items():
       times[name][kind] = ts
   return stats, times
+
+
+def memory_budget() -> int:
+  """Bytes a train step may take here: 40% of physical memory (others share the host)."""
+  return int(0.4 * os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES'))
 
 
 def paired_ratio(a: List[float], b: List[float]) -> float:
@@ -180,24 +188,37 @@ def efficiency_plot(stats, times, path, title):
   plt.close(fig)
 
 
-def sweep(names, token_counts, *, size, batch, repeats) -> Dict[int, Dict[str, dict]]:
-  """tokens -> name -> profile fields (times only when ``repeats``)."""
+def sweep(names, token_counts, *, size, batch, repeats, json_path) -> Dict[int, Dict[str, dict]]:
+  """tokens -> name -> profile fields; saved to ``json_path`` after every point, and points
+  already there are kept (a cut-off run resumes).
+
+  FLOPs and memory for every point from compilation; times where ``repeats`` and the train
+  step fits :func:`memory_budget` (else only the forward pass is timed).
+  """
   out = {}
+  if os.path.exists(json_path):
+    with open(json_path) as f:
+      out = {int(k): v for k, v in json.load(f).items()}
   for tokens_t in token_counts:
+    if tokens_t in out:
+      continue
     frames = 2 * tokens_t
+    stats = {n: profiling.profile(model_config(n, tokens_t), batch=batch, frames=frames,
+                                  size=size, repeats=0) for n in names}
     if repeats:
-      stats, times = time_interleaved(names, batch=batch, frames=frames, size=size,
-                                      repeats=repeats)
+      fits = [n for n in names if stats[n]['train_memory_bytes'] <= memory_budget()]
+      _, times = time_interleaved(names, batch=batch, frames=frames, size=size,
+                                  repeats=repeats, train_names=fits)
       for n in names:
-        stats[n].update(forward_time_s=statistics.median(times[n]['forward']),
-                        train_time_s=statistics.median(times[n]['train']))
-    else:
-      stats = {n: profiling.profile(model_config(n, tokens_t), batch=batch, frames=frames,
-                                    size=size, repeats=0) for n in names}
+        stats[n]['forward_time_s'] = statistics.median(times[n]['forward'])
+        if 'train' in times[n]:
+          stats[n]['train_time_s'] = statistics.median(times[n]['train'])
     out[tokens_t] = stats
-    for n, s in stats.items():
-      print(f'{tokens_t} tokens, {n}: {profiling.format_row(s)}', flush=True)
-  return out
+    with open(json_path, 'w') as f:
+      json.dump({str(k): v for k, v in sorted(out.items())}, f, indent=1)
+    for n, st in stats.items():
+      print(f'{tokens_t} tokens, {n}: {profiling.format_row(st)}', flush=True)
+  return {t: out[t] for t in token_counts}
 
 
 SWEEP_METRICS = (('GFLOPs per clip (forward)', 'forward_gflops', 1, '{:.1f}'),
@@ -214,7 +235,8 @@ def sweep_markdown(results, *, size, batch, repeats) -> str:
       '',
       f'Temporal tokens = frames / 2 (patch size 2), {size}x{size}, batch {batch}, Swin-T '
       'widths. GFLOPs per clip and train-step memory from XLA (compile only); train-step time '
-      f'the median of {repeats} interleaved rounds. TPS-T uses the released model\'s bias '
+      f'the median of {repeats} interleaved rounds ("-": not timed, the train step needs more '
+      f'than {memory_budget() / 2**30:.0f} GiB, 40% of this host). TPS-T uses the released model\'s bias '
       "table up to 16 tokens and bias='relative' at 32 (that table stops at 16 tokens); the "
       'FLOPs are the same either way.',
       '',
@@ -246,10 +268,10 @@ def sweep_plot(results, path, title):
   fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
   for ax, (label, key, scale) in zip(axes, panels):
     for n in names:
-      vals = [results[t][n].get(key) for t in tokens]
-      if any(v is None for v in vals):
+      pts = [(t, results[t][n][key]) for t in tokens if results[t][n].get(key) is not None]
+      if not pts:
         continue
-      ax.plot(tokens, [v / scale for v in vals], marker=MARKERS[n], color=COLORS[n],
+      ax.plot([t for t, _ in pts], [v / scale for _, v in pts], marker=MARKERS[n], color=COLORS[n],
               linestyle='--' if n == 'TPS-T' else '-', markerfacecolor='none', label=n)
     ax.set_xscale('log', base=2)
     ax.set_yscale('log', base=2)
@@ -264,12 +286,30 @@ def sweep_plot(results, path, title):
   plt.close(fig)
 
 
+def side_by_side(a, names, machine):
+  """The four models at one clip shape -> efficiency.{md,png,json}."""
+  stats = profile_isolated(names, -(-a.frames // 2), batch=a.batch, frames=a.frames,
+                           size=a.size, repeats=1, warmup=1)
+  _, times = time_interleaved(names, batch=a.batch, frames=a.frames, size=a.size,
+                              repeats=a.repeats)
+  md = efficiency_markdown(stats, times, batch=a.batch, frames=a.frames, size=a.size,
+                           repeats=a.repeats)
+  with open(os.path.join(a.out_dir, 'efficiency.md'), 'w') as f:
+    f.write(md)
+  efficiency_plot(stats, times, os.path.join(a.out_dir, 'efficiency.png'),
+                  f'Swin-T family, {a.frames}x{a.size}x{a.size}, batch {a.batch} ({machine})')
+  with open(os.path.join(a.out_dir, 'efficiency.json'), 'w') as f:
+    json.dump({'stats': stats, 'times': times}, f, indent=1)
+  print(md, flush=True)
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   p.add_argument('--frames', type=int, default=32)
   p.add_argument('--size', type=int, default=224)
   p.add_argument('--batch', type=int, default=1)
   p.add_argument('--repeats', type=int, default=3, help='timed rounds, side-by-side table')
+  p.add_argument('--skip_side_by_side', action='store_true', help='only the sweep')
   p.add_argument('--sweep_tokens', type=int, nargs='*', default=[4, 8, 16, 32])
   p.add_argument('--sweep_size', type=int, default=224)
   p.add_argument('--sweep_repeats', type=int, default=2, help='timed rounds per sweep point')
@@ -289,21 +329,12 @@ def main():
   names = list(MODELS)
   machine = profiling.machine()
 
-  stats = profile_isolated(names, -(-a.frames // 2), batch=a.batch, frames=a.frames,
-                           size=a.size, repeats=1, warmup=1)
-  _, times = time_interleaved(names, batch=a.batch, frames=a.frames, size=a.size,
-                              repeats=a.repeats)
-  md = efficiency_markdown(stats, times, batch=a.batch, frames=a.frames, size=a.size,
-                           repeats=a.repeats)
-  with open(os.path.join(a.out_dir, 'efficiency.md'), 'w') as f:
-    f.write(md)
-  efficiency_plot(stats, times, os.path.join(a.out_dir, 'efficiency.png'),
-                  f'Swin-T family, {a.frames}x{a.size}x{a.size}, batch {a.batch} ({machine})')
-  print(md, flush=True)
-
+  if not a.skip_side_by_side:
+    side_by_side(a, names, machine)
   if a.sweep_tokens:
+    json_path = os.path.join(a.out_dir, 'frame_sweep.json')
     results = sweep(names, a.sweep_tokens, size=a.sweep_size, batch=a.batch,
-                    repeats=a.sweep_repeats)
+                    repeats=a.sweep_repeats, json_path=json_path)
     md = sweep_markdown(results, size=a.sweep_size, batch=a.batch, repeats=a.sweep_repeats)
     with open(os.path.join(a.out_dir, 'frame_sweep.md'), 'w') as f:
       f.write(md)
