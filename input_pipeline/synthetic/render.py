@@ -86,7 +86,7 @@ def _shape_distance(shape, u, v):
 
 
 def _soft_mask(shape, xx, yy, cx, cy, scale, angle):
-  """Anti-aliased coverage (T, h, w) of `shape` placed per frame.
+  """Anti-aliased coverage (T, h, w) of `shape` placed per frame, and its frame (u, v).
 
   Args:
     shape: a name from _SHAPES.
@@ -100,14 +100,15 @@ def _soft_mask(shape, xx, yy, cx, cy, scale, angle):
   dy = yy[None] - f32(cy)
   u = (c * dx + s * dy) / r
   v = (c * dy - s * dx) / r
-  return np.clip(0.5 + _shape_distance(shape, u, v) * r, 0.0, 1.0)
+  return np.clip(0.5 + _shape_distance(shape, u, v) * r, 0.0, 1.0), u, v
 
 
-def _paint(frames, shape, colour, cx, cy, scale, angle, alpha=None):
+def _paint(frames, shape, colour, cx, cy, scale, angle, alpha=None, texture=0.0):
   """Composites a shape moving along (cx, cy, scale, angle) over frames, in place.
 
   Only the bounding box of the whole trajectory is rendered (that is most of the cost).
-  `colour` is (3,) or a function (yy, cy) -> (T, h, w, 3) colours.
+  `texture` darkens a checkerboard drawn in the shape's own frame by that fraction: it
+  moves, turns and scales with the shape, so its inside shows the motion too.
   """
   _, h, w, _ = frames.shape
   reach = 1.3 * float(np.max(scale)) + 1.5  # every shape lies within radius 1.3
@@ -116,11 +117,14 @@ def _paint(frames, shape, colour, cx, cy, scale, angle, alpha=None):
   if x0 >= x1 or y0 >= y1:
     return
   yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32) + 0.5
-  m = _soft_mask(shape, xx, yy, cx, cy, scale, angle)
+  m, u, v = _soft_mask(shape, xx, yy, cx, cy, scale, angle)
   if alpha is not None:
     m *= np.asarray(alpha, np.float32)[:, None, None]
   m = m[..., None]
-  paint = colour(yy, cy) if callable(colour) else np.asarray(colour, np.float32)
+  paint = np.asarray(colour, np.float32)
+  if texture:
+    checker = np.sin(2.5 * np.pi * u) * np.sin(2.5 * np.pi * v) > 0
+    paint = paint * (1.0 - texture * checker[..., None]).astype(np.float32)
   region = frames[:, y0:y1, x0:x1]
   region += m * (paint - region)
 
@@ -248,15 +252,13 @@ def render_forward(seed: Sequence[int], pair: int, spec: RenderSpec) -> np.ndarr
     dcy = rng.uniform(0.1, 0.9) * h + _smooth_walk(rng, t_count, 0.15 * h)
     dang = rng.uniform(0, 2 * np.pi) + _smooth_walk(rng, t_count, 1.0)
     _paint(frames, shape, rng.uniform(0, 255, size=3), dcx, dcy, np.full(t_count, r), dang)
-  # The main object, two-toned (lighter above its centre) for a little texture.
+  # The main object, with a checkerboard texture that moves with it.
   motion = _MOTIONS[pair]
   shapes = _ORIENTED_SHAPES if motion == 'rotation' else _SHAPES
   shape = shapes[rng.integers(len(shapes))]
   colour = _object_colour(rng, background)
   cx, cy, scale, angle, alpha = _trajectory(rng, motion, spec)
-  two_tone = lambda yy, cy: colour * np.where(yy[None] < cy[:, None, None], 1.0, 0.8).astype(
-      np.float32)[..., None]
-  _paint(frames, shape, two_tone, cx, cy, scale, angle, alpha)
+  _paint(frames, shape, colour, cx, cy, scale, angle, alpha, texture=rng.uniform(0.3, 0.5))
   # Global brightness flicker (stationary in time, so reversal does not reveal it).
   frames *= (1 + 0.04 * rng.standard_normal(t_count)).astype(np.float32)[:, None, None, None]
   return frames

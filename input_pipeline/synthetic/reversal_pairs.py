@@ -14,9 +14,10 @@ pair   forward (even label)        reversed (odd label)        horizontal flip
 
 A clip of an odd class is the exact time reversal of a clip drawn from the even class's
 distribution, plus i.i.d. per-frame noise, so a frame-order-blind model cannot beat 50%.
-Object shape, colour, size, speed, easing and start position are random; backgrounds are
-smooth colour fields with stripes and static clutter; 0-2 distractor shapes wander on
-stationary random walks (no net direction); brightness flickers; JPEG-encoded frames.
+Object shape (checkerboard-textured), colour, size, speed, timing and start position are
+random; backgrounds are smooth colour fields with stripes and static clutter; 0-2
+distractor shapes wander on stationary random walks (no net direction); brightness
+flickers; JPEG-encoded frames.
 Labels go round robin over the 10 classes, so every split is exactly balanced; split and
 clip index seed each clip, so the data set is identical on every machine.
 
