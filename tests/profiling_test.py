@@ -6,28 +6,18 @@ import sys
 
 import pytest
 
-from configs import base
+from configs import test as test_config
 from tps_jax import profiling
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# A two-stage model 16 channels wide: compiles in seconds, still has every block kind.
-TINY = dict(embed_dim=16, depths=(2, 2), num_heads=(1, 2))
-TINY_FLAGS = ['--config.model.embed_dim=16', '--config.model.depths=(2,2)',
-              '--config.model.num_heads=(1,2)']
-
-
-def _tiny_config(arch):
-  config = base.get_config('synthetic_tiny', arch, 'tiny')
-  config.model.update(TINY)
-  return config
 
 
 def test_cli_writes_every_field_to_json(tmp_path):
   out = tmp_path / 'profile.json'
   env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS='1', JAX_PLATFORMS='cpu')
   proc = subprocess.run(
-      [sys.executable, '-m', 'tps_jax.profiling', '--config=configs/base.py:synthetic_tiny',
-       *TINY_FLAGS, '--batch=1', '--frames=4', '--size=56', '--repeats=1', f'--json={out}'],
+      [sys.executable, '-m', 'tps_jax.profiling', '--config=configs/test.py', '--batch=2',
+       '--frames=8', '--size=28', '--repeats=1', f'--json={out}'],
       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert '| forward_gflops |' in proc.stdout
@@ -41,15 +31,15 @@ def test_cli_writes_every_field_to_json(tmp_path):
     assert stats[key] > 0, key
   assert stats['train_gflops'] > 2 * stats['forward_gflops']  # backward costs ~2 forwards
   assert len(stats['train_times_s']) == 1
-  assert stats['tokens'] == [2, 14, 14]
+  assert stats['tokens'] == [4, 7, 7]
   assert stats['train_step'] == 'tps_jax.train.train_step'
   if sys.platform.startswith('linux'):
     assert stats['train_rss_peak_bytes'] is not None
 
 
 def test_tps_flops_equal_2d_swin_flops():
-  kwargs = dict(batch=1, frames=8, size=56, repeats=0, train_step=False)
-  tps = profiling.profile(_tiny_config('tps'), **kwargs)
-  swin2d = profiling.profile(_tiny_config('swin2d'), **kwargs)
+  kwargs = dict(batch=1, frames=8, size=28, repeats=0, train_step=False)
+  tps = profiling.profile(test_config.get_config('tps'), **kwargs)
+  swin2d = profiling.profile(test_config.get_config('swin2d'), **kwargs)
   assert tps['forward_gflops'] == pytest.approx(swin2d['forward_gflops'], rel=1e-3)
   assert tps['params'] > swin2d['params']  # only the larger TPS bias tables differ

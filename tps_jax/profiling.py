@@ -20,13 +20,11 @@ import math
 import os
 import platform
 import statistics
-import sys
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from tps_jax import models
 
@@ -301,8 +299,7 @@ def format_table(stats: Mapping[str, Any]) -> str:
 
 
 def main(argv):
-  from absl import app, flags  # pylint: disable=g-import-not-at-top,unused-import
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  from absl import flags  # pylint: disable=g-import-not-at-top
   del argv
   f = flags.FLAGS
   stats = profile(f.config, batch=f.batch, frames=f.frames, size=f.size, repeats=f.repeats,
