@@ -4,7 +4,7 @@ import os
 import nbformat
 from nbclient import NotebookClient
 
-from tests.conftest import ROOT
+from tests.conftest import FIXTURE, ROOT
 
 NOTEBOOK = os.path.join(ROOT, 'notebooks', 'tps_quickstart.ipynb')
 
@@ -26,7 +26,8 @@ def test_notebook_is_committed_without_outputs():
 def test_quickstart_notebook_runs_end_to_end(tmp_path):
   nb = _with_parameters(nbformat.read(NOTEBOOK, as_version=4), DATASET='synthetic_tiny',
                         TRAIN_STEPS=3, DATA_DIR=str(tmp_path / 'tfds'),
-                        WORKDIR=str(tmp_path / 'work'), EXPORT_DIR=str(tmp_path / 'png'))
+                        WORKDIR=str(tmp_path / 'work'), EXPORT_DIR=str(tmp_path / 'png'),
+                        FIXTURE=FIXTURE)
   client = NotebookClient(nb, timeout=900, kernel_name='python3',
                           resources={'metadata': {'path': os.path.dirname(NOTEBOOK)}})
   client.execute()  # raises CellExecutionError naming the failing cell
