@@ -27,6 +27,20 @@ flags.DEFINE_integer('process_id', None, 'this process (multiprocess)')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
+def parse_flags(argv):
+  """absl's parser, but a bad flag (e.g. ``--config.optim.lr``: no such field) is one line."""
+  try:
+    return FLAGS(argv)
+  except Exception as e:  # pylint: disable=broad-except
+    cause = e
+    while cause.__cause__ is not None or cause.__context__ is not None:
+      cause = cause.__cause__ or cause.__context__
+    text = str(cause).strip('"\'')
+    if isinstance(cause, (AttributeError, KeyError)):  # the config is locked
+      text = f'no such config field {text!r} (check the spelling against the config file)'
+    raise SystemExit(f'main.py: bad flag: {text}') from None
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
@@ -41,10 +55,10 @@ def main(argv):
                jax.devices()[0].platform)
   try:
     summary = train.run_mode(FLAGS.config, FLAGS.workdir, FLAGS.mode)
-  except train.SetupError as e:  # bad config / workdir / paths: one line, no traceback
+  except (train.SetupError, FloatingPointError) as e:  # bad input or NaN: one line
     raise SystemExit(f'main.py: {e}') from None
   logging.info('done: %s', {k: v for k, v in summary.items() if k != 'config'})
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -1,4 +1,4 @@
-"""A tiny config for tests: 2 steps of a 2-stage TPS on ``reversal_pairs/tiny`` (8 x 28 px).
+"""A tiny config for tests: 2 steps of a one-stage TPS on ``reversal_pairs/tiny`` (8 x 28 px).
 
     python main.py --config=configs/test.py --workdir=/tmp/tps_test \
         --config.dataset.data_dir=/tmp/tfds
@@ -11,7 +11,7 @@ from configs import base
 def get_config(arch: str = 'tps'):
   config = base.get_config('synthetic_tiny', arch, 'tiny')
   m = config.model
-  m.embed_dim, m.depths, m.num_heads = 8, (2, 2), (1, 2)
+  m.embed_dim, m.depths, m.num_heads = 8, (2,), (1,)  # a channel- and a patch-shift block
   m.patch_size = (2, 4, 4)
   if arch == 'video_swin':
     m.window_size = (2, 7, 7)

@@ -128,6 +128,11 @@ def _forward_loss(params, state, video, targets, labels, rng):
   return loss, correct
 
 
+def soft_targets(labels: jax.Array, num_classes: int, smoothing: float) -> jax.Array:
+  """One-hot targets with label smoothing (mmaction's: ``(1 - e) * onehot + e / K``)."""
+  return jax.nn.one_hot(labels, num_classes) * (1.0 - smoothing) + smoothing / num_classes
+
+
 def train_step(state: TrainState, batch: Dict[str, jax.Array], rng: jax.Array, *,
                config) -> Tuple[TrainState, Dict[str, jax.Array]]:
   """One optimizer step: mixup/cutmix, label smoothing, (accumulated) grads, AdamW.
@@ -146,8 +151,7 @@ def train_step(state: TrainState, batch: Dict[str, jax.Array], rng: jax.Array, *
   rng = jax.random.fold_in(rng, state.step)
   mix_rng, drop_rng = jax.random.split(rng)
   labels = batch['label']
-  smoothing = config.loss.label_smoothing
-  targets = jax.nn.one_hot(labels, state.num_classes) * (1 - smoothing) + smoothing / state.num_classes
+  targets = soft_targets(labels, state.num_classes, config.loss.label_smoothing)
   video, targets = mixing.mix_batch(mix_rng, batch['video'], targets, config)
   grad_fn = jax.value_and_grad(_forward_loss, has_aux=True)
   k = config.optim.grad_accum_steps
@@ -164,7 +168,7 @@ def train_step(state: TrainState, batch: Dict[str, jax.Array], rng: jax.Array, *
       (loss, acc, grads), _ = jax.lax.scan(
           body, zeros, (jnp.arange(k), micro(video), micro(targets), micro(labels)))
       loss, acc, grads = loss / k, acc / k, jax.tree.map(lambda g: g / k, grads)
-  grad_norm = optax.global_norm(grads)
+  grad_norm = optax.tree.norm(grads)
   updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
@@ -172,7 +176,7 @@ def train_step(state: TrainState, batch: Dict[str, jax.Array], rng: jax.Array, *
   new_state = state.replace(step=state.step + 1, params=keep(params, state.params),
                             opt_state=keep(opt_state, state.opt_state))
   metrics = {'loss': loss, 'accuracy': acc, 'grad_norm': grad_norm,
-             'param_norm': optax.global_norm(state.params),
+             'param_norm': optax.tree.norm(state.params),
              'learning_rate': state.lr_fn(state.step),
              'nonfinite': 1.0 - finite.astype(jnp.float32)}
   return new_state, metrics
@@ -291,11 +295,11 @@ class _Run:
     self.writer.flush()
     return results
 
-  def finish(self, summary: Dict) -> None:
-    if sharding.is_main_process():
-      reporting.write_json(os.path.join(self.workdir, 'metrics.json'), summary)
-      reporting.plot_history(self.workdir)
+  def close(self) -> None:
+    """Flushes metrics, draws the curves, waits for checkpoint writes."""
     self.writer.close()
+    if sharding.is_main_process():
+      reporting.plot_history(self.workdir)
     self.ckpt.close()
 
 
@@ -308,18 +312,22 @@ def evaluate(config, workdir: str) -> Dict:
   """Evaluates the workdir's latest checkpoint (or ``config.init_from``) on ``config.eval.splits``.
 
   Writes ``eval_<split>.json``, ``confusion_<split>.csv`` (and ``predictions_<split>.npz``
-  with ``config.eval.write_predictions``) and ``metrics.json`` in ``workdir``.
+  with ``config.eval.write_predictions``) and the summary ``evaluate.json`` in ``workdir``.
   """
   run = _Run(config, workdir)
-  if run.ckpt.latest_step() is None and not config.init_from:
-    raise ValueError(f'nothing to evaluate: no checkpoint in {run.ckpt.directory} and no '
-                     'config.init_from')
-  state, source = run.initial_state()
-  logging.info('evaluating %s', source)
-  _, p_eval = jit_steps(config, run.mesh, jax.tree.map(lambda x: x.sharding, state))
-  results = run.evaluate(p_eval, state, int(state.step), config.eval.splits)
-  summary = _summary(run, state, source=source, eval=results)
-  run.finish(summary)
+  try:
+    if run.ckpt.latest_step() is None and not config.init_from:
+      raise SetupError(f'nothing to evaluate: no checkpoint in {run.ckpt.directory} and no '
+                       'config.init_from')
+    state, source = run.initial_state()
+    logging.info('evaluating %s', source)
+    _, p_eval = jit_steps(config, run.mesh, jax.tree.map(lambda x: x.sharding, state))
+    results = run.evaluate(p_eval, state, int(state.step), config.eval.splits)
+    summary = _summary(run, state, source=source, eval=results)
+  finally:
+    run.close()
+  if sharding.is_main_process():
+    reporting.write_json(os.path.join(workdir, 'evaluate.json'), summary)
   return summary
 
 
@@ -331,6 +339,19 @@ def train_and_evaluate(config, workdir: str, *, evaluate_during: bool = True) ->
   """
   t_start = time.time()
   run = _Run(config, workdir)
+  try:
+    summary = _train(run, evaluate_during)
+  finally:  # also on errors: pending checkpoint writes complete, metrics are flushed
+    run.close()
+  summary['wall_seconds'] = time.time() - t_start
+  if sharding.is_main_process():
+    reporting.write_json(os.path.join(workdir, 'metrics.json'), summary)
+  return summary
+
+
+def _train(run: '_Run', evaluate_during: bool) -> Dict:
+  """The training loop of :func:`train_and_evaluate`."""
+  config, workdir = run.config, run.workdir
   state, source = run.initial_state()
   state_shardings = jax.tree.map(lambda x: x.sharding, state)
   p_train, p_eval = jit_steps(config, run.mesh, state_shardings)
@@ -363,6 +384,7 @@ def train_and_evaluate(config, workdir: str, *, evaluate_during: bool = True) ->
     pending = []
     bad = [m for m in fetched if m['nonfinite'] > 0]
     if bad:
+      run.ckpt.manager.wait_until_finished()
       raise FloatingPointError(
           f'non-finite loss or gradient (loss={bad[0]["loss"]}) by step {step}: stopped; the '
           f'last good checkpoint (step {run.ckpt.latest_step()}) is kept in '
@@ -406,12 +428,9 @@ def train_and_evaluate(config, workdir: str, *, evaluate_during: bool = True) ->
   if evaluate_during and step == run.num_train_steps:
     final_splits = [s for s in config.eval.splits if split_name(config, s) not in results]
     results.update(run.evaluate(p_eval, state, step, final_splits))
-  summary = _summary(
-      run, state, source=source, eval=results, last_checkpoint=last_good,
-      train_step_seconds=float(np.median(step_times)) if step_times else None,
-      wall_seconds=time.time() - t_start, finished=step == run.num_train_steps)
-  run.finish(summary)
-  return summary
+  return _summary(run, state, source=source, eval=results, last_checkpoint=last_good,
+                  train_step_seconds=float(np.median(step_times)) if step_times else None,
+                  finished=step == run.num_train_steps)
 
 
 def run_mode(config, workdir: str, mode: str) -> Dict:
