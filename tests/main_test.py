@@ -18,6 +18,7 @@ from configs import test as test_config
 from tps_jax import checkpoints
 from tps_jax import reporting
 from tps_jax import train
+from tests.input_pipeline.conftest import tiny_data_dir  # pylint: disable=unused-import
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURE = os.path.join(ROOT, '..', 'shared', 'fixtures', 'official_tps_tiny.npz')
@@ -27,14 +28,9 @@ RESUME_STEPS = 24  # long enough that a kill after the first checkpoint lands mi
 
 
 @pytest.fixture(scope='module')
-def data_dir(tmp_path_factory):
-  """``reversal_pairs/tiny`` prepared once for this module (seconds)."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  import input_pipeline.synthetic  # pylint: disable=g-import-not-at-top,unused-import
-  path = str(tmp_path_factory.mktemp('tfds'))
-  tfds.builder('reversal_pairs/tiny', data_dir=path).download_and_prepare(
-      download_config=tfds.download.DownloadConfig(try_download_gcs=False))
-  return path
+def data_dir(tiny_data_dir):
+  """``reversal_pairs/tiny``, prepared once per session by the input pipeline's fixture."""
+  return tiny_data_dir
 
 
 def _main(workdir, data_dir, *flags, mode='train_and_evaluate', config='configs/test.py',
