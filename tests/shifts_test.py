@@ -103,3 +103,16 @@ def test_patch_shift_on_a_fake_8_device_mesh():
                        env={**os.environ, 'PYTHONPATH': root}, timeout=300)
   assert res.returncode == 0, res.stderr[-2000:]
   assert 'ok 8' in res.stdout
+
+
+def test_gather_custom_vjp_equals_the_derived_gradient_of_the_rolls():
+  x = jnp.asarray(_clip((2, 8, 14, 14, 4)))
+  w = jnp.asarray(_clip((2, 8, 14, 14, 4), seed=2))
+
+  def grad(impl):
+    def loss(x):
+      y = shifts.patch_shift(x, PATTERN_C, (7, 7), impl=impl) * w
+      return jnp.sum(shifts.patch_shift(y, PATTERN_C, (7, 7), inverse=True, impl=impl) ** 2)
+    return jax.grad(loss)(x)
+
+  np.testing.assert_allclose(np.asarray(grad('gather')), np.asarray(grad('roll')), rtol=1e-6)
