@@ -20,8 +20,6 @@ import statistics
 import sys
 from typing import Dict, List
 
-import jax
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from configs import base  # pylint: disable=g-import-not-at-top
 from tps_jax import profiling  # pylint: disable=g-import-not-at-top
@@ -188,15 +186,16 @@ def efficiency_plot(stats, times, path, title):
   plt.close(fig)
 
 
-def sweep(names, token_counts, *, size, batch, repeats, json_path) -> Dict[int, Dict[str, dict]]:
-  """tokens -> name -> profile fields; saved to ``json_path`` after every point, and points
-  already there are kept (a cut-off run resumes).
+def sweep(names, token_counts, *, size, batch, repeats, json_path,
+          resume=False) -> Dict[int, Dict[str, dict]]:
+  """tokens -> name -> profile fields, saved to ``json_path`` after every point; with
+  ``resume``, points already there are kept (a cut-off run goes on where it stopped).
 
   FLOPs and memory for every point from compilation; times where ``repeats`` and the train
   step fits :func:`memory_budget` (else only the forward pass is timed).
   """
   out = {}
-  if os.path.exists(json_path):
+  if resume and os.path.exists(json_path):
     with open(json_path) as f:
       out = {int(k): v for k, v in json.load(f).items()}
   for tokens_t in token_counts:
@@ -236,7 +235,9 @@ def sweep_markdown(results, *, size, batch, repeats) -> str:
       f'Temporal tokens = frames / 2 (patch size 2), {size}x{size}, batch {batch}, Swin-T '
       'widths. GFLOPs per clip and train-step memory from XLA (compile only); train-step time '
       f'the median of {repeats} interleaved rounds ("-": not timed, the train step needs more '
-      f'than {memory_budget() / 2**30:.0f} GiB, 40% of this host). TPS-T uses the released model\'s bias '
+      f'than {memory_budget() / 2**30:.0f} GiB, 40% of this host); on a shared CPU these few '
+      'rounds show the trend, not a precise ratio (efficiency.md has the paired TPS / 2D time '
+      'ratio). TPS-T uses the released model\'s bias '
       "table up to 16 tokens and bias='relative' at 32 (that table stops at 16 tokens); the "
       'FLOPs are the same either way.',
       '',
@@ -313,18 +314,15 @@ def main():
   p.add_argument('--sweep_tokens', type=int, nargs='*', default=[4, 8, 16, 32])
   p.add_argument('--sweep_size', type=int, default=224)
   p.add_argument('--sweep_repeats', type=int, default=2, help='timed rounds per sweep point')
+  p.add_argument('--resume', action='store_true',
+                 help='keep the sweep points already in <out_dir>/frame_sweep.json')
   p.add_argument('--out_dir', default='docs')
   p.add_argument('--cache_dir', default='/tmp/tps_jax_xla_cache',
                  help="XLA's persistent compilation cache ('' = off): the timing phase and "
                       'the sweep reuse the executables compiled by the isolated profiles')
   a = p.parse_args()
-  if a.cache_dir:  # environment, so the spawned profiling processes use it too
-    os.environ['JAX_COMPILATION_CACHE_DIR'] = a.cache_dir
-    os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
-    os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
-    jax.config.update('jax_compilation_cache_dir', a.cache_dir)
-    jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
-    jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+  if a.cache_dir:
+    profiling.enable_compilation_cache(a.cache_dir)
   os.makedirs(a.out_dir, exist_ok=True)
   names = list(MODELS)
   machine = profiling.machine()
@@ -334,7 +332,7 @@ def main():
   if a.sweep_tokens:
     json_path = os.path.join(a.out_dir, 'frame_sweep.json')
     results = sweep(names, a.sweep_tokens, size=a.sweep_size, batch=a.batch,
-                    repeats=a.sweep_repeats, json_path=json_path)
+                    repeats=a.sweep_repeats, json_path=json_path, resume=a.resume)
     md = sweep_markdown(results, size=a.sweep_size, batch=a.batch, repeats=a.sweep_repeats)
     with open(os.path.join(a.out_dir, 'frame_sweep.md'), 'w') as f:
       f.write(md)

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from configs import model_table  # pylint: disable=g-import-not-at-top
+from configs import base, model_table  # pylint: disable=g-import-not-at-top
 from tps_jax import profiling, shifts  # pylint: disable=g-import-not-at-top
 from tps_jax.models import swin  # pylint: disable=g-import-not-at-top
 
@@ -125,9 +125,13 @@ def run(frames, size, batch, repeats, stages):
   return rows
 
 
+def _paired(a, b) -> float:
+  """Median over rounds of ``a[r] / b[r]`` (both ran in the same round)."""
+  return statistics.median(x / y for x, y in zip(a, b))
+
+
 def _ratio(times, a, b) -> float:
-  """Median over rounds of time[a] / time[b] (paired: both ran in the same round)."""
-  return statistics.median(x / y for x, y in zip(times[a], times[b]))
+  return _paired(times[a], times[b])
 
 
 def _model_share(rows, mode, op_key, blk_key, ref_key):
@@ -177,6 +181,8 @@ def to_markdown(rows, frames, size, batch, repeats) -> str:
       cells += [f'{op * 1e3:.2f} ({op / blk:.1%})',
                 f'{_ratio(times, blk_key, ref_key) - 1:+.1%}']
     lines.append('| ' + ' | '.join(cells) + ' |')
+  if not rows:
+    return '\n'.join(lines) + '\n'
   lines += ['', 'Whole TPS-T backbone (stages weighted by depth):', '',
             '| op | pass | op share | overhead |', '| --- | --- | --- | --- |']
   for name, op_key, blk_key, ref_key in variants:
@@ -187,18 +193,78 @@ def to_markdown(rows, frames, size, batch, repeats) -> str:
   return '\n'.join(lines) + '\n'
 
 
+@contextlib.contextmanager
+def _forced_impl(impl):
+  """Every patch shift traced inside runs ``impl`` (how a whole TPS-T gets the candidate)."""
+  shifts.patch_shift = lambda x, p, w, *, inverse=False, **_: patch_shift_candidate(
+      x, p, w, inverse=inverse, impl=impl)
+  try:
+    yield
+  finally:
+    shifts.patch_shift = _patch_shift
+
+
+# (name, arch, patch-shift impl, bias or None = the arch's default). The relative-bias TPS
+# separates the cost of the released model's per-frame bias tables from that of the shift.
+MODEL_VARIANTS = [(f'TPS-T [{i}]', 'tps', i, None) for i in IMPLS] + [
+    ("TPS-T [gather+vjp, bias='relative']", 'tps', 'gather+vjp', 'relative'),
+    ('TSM-Swin-T', 'tsm', 'gather', None),
+    ('Swin-2D-T', 'swin2d', 'gather', None)]
+
+
+def model_times(frames, size, batch, repeats):
+  """name -> {'forward'|'train': [s...]}: whole models of :data:`MODEL_VARIANTS`."""
+  calls = {}
+  for name, arch, impl, bias in MODEL_VARIANTS:
+    config = base.get_config('ssv2', arch, 'tiny')
+    config.model.bias = bias or config.model.bias
+    with _forced_impl(impl):
+      calls[name] = profiling.Profiler(config, batch=batch, frames=frames, size=size,
+                                       num_classes=profiling.SSV2_CLASSES).calls()
+  out = {name: {} for name in calls}
+  for kind in ('train', 'forward'):
+    for name, ts in profiling.time_calls({n: c[kind] for n, c in calls.items()},
+                                         repeats=repeats).items():
+      out[name][kind] = ts
+      print(name, kind, [round(t, 3) for t in ts], flush=True)
+  return out
+
+
+def model_markdown(times, repeats) -> str:
+  ref = times['Swin-2D-T']
+  lines = ['', f'Whole models, {repeats} interleaved rounds (train step = '
+           '`tps_jax.train.train_step`, AdamW; ratios: median of per-round ratios):', '',
+           '| model | fwd s | fwd / Swin-2D-T | train step s | train / Swin-2D-T |',
+           '| --- | ---: | ---: | ---: | ---: |']
+  for name, t in times.items():
+    lines.append(
+        f"| {name} | {statistics.median(t['forward']):.2f} | "
+        f"{_paired(t['forward'], ref['forward']):.3f} | {statistics.median(t['train']):.2f} | "
+        f"{_paired(t['train'], ref['train']):.3f} |")
+  return '\n'.join(lines) + '\n'
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   p.add_argument('--frames', type=int, default=32)
   p.add_argument('--size', type=int, default=224)
   p.add_argument('--batch', type=int, default=1)
   p.add_argument('--repeats', type=int, default=5)
-  p.add_argument('--stages', type=int, nargs='+', default=[0, 1, 2, 3])
+  p.add_argument('--stages', type=int, nargs='*', default=[0, 1, 2, 3])
+  p.add_argument('--model_repeats', type=int, default=5,
+                 help='rounds of whole-model steps per implementation (0: skip)')
   p.add_argument('--out', default='docs/shift_ops.md')
+  p.add_argument('--cache_dir', default='/tmp/tps_jax_xla_cache',
+                 help="XLA's persistent compilation cache ('' = off)")
   a = p.parse_args()
+  if a.cache_dir:
+    profiling.enable_compilation_cache(a.cache_dir)
   with _candidate_installed():
     rows = run(a.frames, a.size, a.batch, a.repeats, a.stages)
   md = to_markdown(rows, a.frames, a.size, a.batch, a.repeats)
+  if a.model_repeats:
+    md += model_markdown(model_times(a.frames, a.size, a.batch, a.model_repeats),
+                         a.model_repeats)
   os.makedirs(os.path.dirname(a.out) or '.', exist_ok=True)
   with open(a.out, 'w') as f:
     f.write(md)

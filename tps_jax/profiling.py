@@ -53,6 +53,21 @@ def machine() -> str:
           f'{platform.machine()} with {os.cpu_count()} CPUs, jax {jax.__version__}')
 
 
+def enable_compilation_cache(path: str) -> None:
+  """XLA's persistent compilation cache in ``path``, for this process and its children.
+
+  Benchmarks compile the same step in several processes (fresh ones for clean RSS numbers);
+  with the cache only the first compile costs. Set through the environment as well, so
+  processes spawned later read it at import.
+  """
+  settings = {'jax_compilation_cache_dir': path,
+              'jax_persistent_cache_min_compile_time_secs': 0,
+              'jax_persistent_cache_min_entry_size_bytes': 0}
+  for name, value in settings.items():
+    os.environ[name.upper()] = str(value)
+    jax.config.update(name, value)
+
+
 def compiled_stats(compiled) -> Dict[str, Any]:
   """FLOPs and memory of a ``jax.stages.Compiled``.
 
