@@ -18,10 +18,9 @@ from configs import test as test_config
 from tps_jax import checkpoints
 from tps_jax import reporting
 from tps_jax import train
+from tests.conftest import FIXTURE, ROOT
 from tests.input_pipeline.conftest import tiny_data_dir  # pylint: disable=unused-import
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXTURE = os.path.join(ROOT, '..', 'shared', 'fixtures', 'official_tps_tiny.npz')
 ENV = dict(os.environ, JAX_PLATFORMS='cpu', JAX_DISABLE_MOST_OPTIMIZATIONS='1',
            TF_CPP_MIN_LOG_LEVEL='3')
 RESUME_STEPS = 24  # long enough that a kill after the first checkpoint lands mid-run
