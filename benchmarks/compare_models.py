@@ -102,7 +102,7 @@ def _gib(x):
   return '-' if x is None else f'{x / 2**30:.2f}'
 
 
-def efficiency_markdown(stats, times, *, batch, frames, size, repeats) -> str:
+def efficiency_markdown(stats, times, *, batch, frames, size, repeats, load=None) -> str:
   """The side-by-side table, ratios to Swin-2D-T and the issue's checks."""
   ref = stats[REFERENCE]
   lines = [
@@ -115,7 +115,9 @@ def efficiency_markdown(stats, times, *, batch, frames, size, repeats) -> str:
       'measured peak RSS growth of a fresh process over its train steps. Times: median of '
       f'{repeats} interleaved rounds; ratios: median of per-round ratios.',
       '',
-      f'Machine: {ref["machine"]}.',
+      f'Machine: {ref["machine"]}' + (
+          f'; 1-minute load average {load[0]:.1f} before the timed rounds, {load[1]:.1f} after '
+          '(other jobs share this host)' if load else '') + '.',
       '',
       '| model | params (M) | fwd GFLOPs | train GFLOPs | train mem XLA (GiB) | '
       'train peak RSS (GiB) | fwd s | train s | FLOPs / 2D | XLA mem / 2D | train time / 2D |',
@@ -291,10 +293,12 @@ def side_by_side(a, names, machine):
   """The four models at one clip shape -> efficiency.{md,png,json}."""
   stats = profile_isolated(names, -(-a.frames // 2), batch=a.batch, frames=a.frames,
                            size=a.size, repeats=1, warmup=1)
+  load = [os.getloadavg()[0]]
   _, times = time_interleaved(names, batch=a.batch, frames=a.frames, size=a.size,
                               repeats=a.repeats)
+  load.append(os.getloadavg()[0])
   md = efficiency_markdown(stats, times, batch=a.batch, frames=a.frames, size=a.size,
-                           repeats=a.repeats)
+                           repeats=a.repeats, load=load)
   with open(os.path.join(a.out_dir, 'efficiency.md'), 'w') as f:
     f.write(md)
   efficiency_plot(stats, times, os.path.join(a.out_dir, 'efficiency.png'),
