@@ -7,9 +7,9 @@ a block applies them; channel shift), forward and forward+backward. Writes Markd
 
   python benchmarks/shift_ops.py --frames=32 --size=224 --repeats=5 --out=docs/shift_ops.md
 
-``gather+vjp`` is a candidate, not in ``tps_jax/shifts.py``: the same static gather with a
-custom VJP that applies the inverse shift (the shift is a permutation, so its transpose is
-the inverse gather) instead of the scatter-add JAX derives from a gather.
+Implementations: ``gather`` and ``roll`` of ``tps_jax/shifts.py`` (the gather's VJP is the
+inverse gather: the shift is a permutation), and ``gather-autodiff``, the same gather with the
+VJP JAX derives (a scatter-add), kept here to show what that custom VJP buys.
 """
 import argparse
 import contextlib
@@ -21,6 +21,7 @@ from typing import Dict
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from configs import base, model_table  # pylint: disable=g-import-not-at-top
@@ -30,41 +31,33 @@ from tps_jax.models import swin  # pylint: disable=g-import-not-at-top
 _patch_shift = shifts.patch_shift
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
-def _gather_vjp(x, pattern, window_hw, inverse):
-  return _patch_shift(x, pattern, window_hw, inverse=inverse)
+def _gather_autodiff(x, pattern, window_hw, inverse):
+  """The static gather of ``shifts.patch_shift`` without its custom VJP (JAX's own VJP of a
+  gather is a scatter-add): the reference for why the module defines one."""
+  _, t, h, w, _ = x.shape
+  offsets = shifts.pattern_offsets(pattern, window_hw, (h, w))
+  src = (np.arange(t)[:, None, None] - (-offsets if inverse else offsets)[None]) % t
+  return x[:, src, np.arange(h)[None, :, None], np.arange(w)[None, None, :]]
 
 
-def _gather_vjp_fwd(x, pattern, window_hw, inverse):
-  return _gather_vjp(x, pattern, window_hw, inverse), None
-
-
-def _gather_vjp_bwd(pattern, window_hw, inverse, _, g):
-  return (_patch_shift(g, pattern, window_hw, inverse=not inverse),)
-
-
-_gather_vjp.defvjp(_gather_vjp_fwd, _gather_vjp_bwd)
-
-
-def patch_shift_candidate(x, pattern, window_hw, *, inverse=False, impl='gather+vjp'):
-  """``shifts.patch_shift`` with impl ``'gather+vjp'`` added (others pass through)."""
-  if impl != 'gather+vjp':
-    return _patch_shift(x, pattern, window_hw, inverse=inverse, impl=impl)
-  pattern = tuple(tuple(int(v) for v in row) for row in pattern)
-  return _gather_vjp(x, pattern, tuple(window_hw), inverse)
+def patch_shift_impl(x, pattern, window_hw, *, inverse=False, impl='gather'):
+  """``shifts.patch_shift`` with the extra impl ``'gather-autodiff'``."""
+  if impl == 'gather-autodiff':
+    return _gather_autodiff(x, pattern, window_hw, inverse)
+  return _patch_shift(x, pattern, window_hw, inverse=inverse, impl=impl)
 
 
 @contextlib.contextmanager
-def _candidate_installed():
-  """Lets ``SwinBlock(shift_impl='gather+vjp')`` run by swapping the module function."""
-  shifts.patch_shift = patch_shift_candidate
+def _impls_installed():
+  """Lets ``SwinBlock(shift_impl='gather-autodiff')`` run by swapping the module function."""
+  shifts.patch_shift = patch_shift_impl
   try:
     yield
   finally:
     shifts.patch_shift = _patch_shift
 
 
-IMPLS = ('gather', 'roll', 'gather+vjp')
+IMPLS = ('gather', 'roll', 'gather-autodiff')
 
 
 def _block(temporal_op, heads, odd, impl='gather'):
@@ -100,8 +93,8 @@ def stage_calls(x, heads) -> Dict[str, Dict[str, object]]:
   pat = model_table.PATTERN_C
   for impl in IMPLS:
     def op(_, y, impl=impl):
-      y = patch_shift_candidate(y, pat, window, impl=impl)
-      return patch_shift_candidate(y, pat, window, inverse=True, impl=impl)
+      y = patch_shift_impl(y, pat, window, impl=impl)
+      return patch_shift_impl(y, pat, window, inverse=True, impl=impl)
     fwd, grad = _fwd_and_grad(op, None, x)
     out[f'patch shift + inverse [{impl}]'] = {'fwd': fwd, 'grad': grad}
   fwd, grad = _fwd_and_grad(lambda _, y: shifts.channel_shift(y, heads), None, x)
@@ -164,9 +157,9 @@ def to_markdown(rows, frames, size, batch, repeats) -> str:
       '',
       f'Machine: {profiling.machine()}.',
       '',
-      '`gather+vjp` is a candidate, not in `tps_jax/shifts.py`: the same gather with a custom '
-      'VJP that applies the inverse shift (a permutation\'s transpose), instead of the '
-      'scatter-add JAX derives from a gather.',
+      '`gather` and `roll`: `tps_jax/shifts.py` (the gather\'s VJP is the inverse gather, a '
+      'permutation\'s transpose); `gather-autodiff`: the same gather with the scatter-add VJP '
+      'JAX derives, for comparison.',
       '',
       '| stage | x | pass | 2D block ms | ' + ' | '.join(
           f'{v[0]} op | {v[0]} overhead' for v in variants) + ' |',
@@ -195,8 +188,8 @@ def to_markdown(rows, frames, size, batch, repeats) -> str:
 
 @contextlib.contextmanager
 def _forced_impl(impl):
-  """Every patch shift traced inside runs ``impl`` (how a whole TPS-T gets the candidate)."""
-  shifts.patch_shift = lambda x, p, w, *, inverse=False, **_: patch_shift_candidate(
+  """Every patch shift traced inside runs ``impl`` (how a whole TPS-T gets each one)."""
+  shifts.patch_shift = lambda x, p, w, *, inverse=False, **_: patch_shift_impl(
       x, p, w, inverse=inverse, impl=impl)
   try:
     yield
@@ -207,7 +200,7 @@ def _forced_impl(impl):
 # (name, arch, patch-shift impl, bias or None = the arch's default). The relative-bias TPS
 # separates the cost of the released model's per-frame bias tables from that of the shift.
 MODEL_VARIANTS = [(f'TPS-T [{i}]', 'tps', i, None) for i in IMPLS] + [
-    ("TPS-T [gather+vjp, bias='relative']", 'tps', 'gather+vjp', 'relative'),
+    ("TPS-T [gather, bias='relative']", 'tps', 'gather', 'relative'),
     ('TSM-Swin-T', 'tsm', 'gather', None),
     ('Swin-2D-T', 'swin2d', 'gather', None)]
 
@@ -259,7 +252,7 @@ def main():
   a = p.parse_args()
   if a.cache_dir:
     profiling.enable_compilation_cache(a.cache_dir)
-  with _candidate_installed():
+  with _impls_installed():
     rows = run(a.frames, a.size, a.batch, a.repeats, a.stages)
   md = to_markdown(rows, a.frames, a.size, a.batch, a.repeats)
   if a.model_repeats:
