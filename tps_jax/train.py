@@ -52,7 +52,8 @@ def clip_shape(config) -> Tuple[int, int, int, int]:
 
 def check_config(config) -> None:
   """Every check that needs no data and no compilation; a one-line ValueError each."""
-  models.validate(config.model, config.input.num_frames, config.input.image_size)
+  for size in (config.input.image_size, config.input.eval_image_size):
+    models.validate(config.model, config.input.num_frames, size)
   if config.optim.grad_accum_steps < 1 or config.batch_size % config.optim.grad_accum_steps:
     raise ValueError(f'config.batch_size={config.batch_size} is not divisible by '
                      f'config.optim.grad_accum_steps={config.optim.grad_accum_steps}')
