@@ -115,3 +115,17 @@ def test_schedule_steps_from_epochs_or_explicit():
   config.num_train_steps = 7
   assert train.schedule_steps(config, 10) == (7, 2.5)
 
+
+
+def test_bfloat16_remat_and_mixing_train_together(compiled):
+  """The compute-dtype, rematerialisation and mixup/cutmix options in one step."""
+  _, state, _ = compiled
+  config = _config()
+  config.model.dtype, config.model.remat = 'bfloat16', True
+  config.input.mixup_alpha, config.input.cutmix_alpha = 0.8, 1.0
+  model = models.build_model(config.model, NUM_CLASSES)
+  state = state.replace(apply_fn=model.apply)  # same parameters, bf16 + remat compute
+  new, metrics = jax.jit(functools.partial(train.train_step, config=config))(
+      state, _batch(config), jax.random.key(1))
+  assert float(metrics['nonfinite']) == 0.0 and np.isfinite(float(metrics['loss']))
+  assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(new.params))
