@@ -98,6 +98,22 @@ def test_sigkill_then_resume_continues_with_identical_losses(reference_run, data
                              [reference[s] for s in sorted(reference)], rtol=1e-6)
 
 
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(data_dir, tmp_path):
+  workdir = str(tmp_path)
+  proc = _main(workdir, data_dir, '--config.num_train_steps=1000',
+               '--config.checkpoint.every_steps=1000', mode='train', wait=False)
+  history = os.path.join(workdir, reporting.HISTORY)
+  deadline = time.time() + 600
+  while not os.path.exists(history) and proc.poll() is None and time.time() < deadline:
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=600)
+  assert proc.returncode == 0, err[-3000:]
+  summary = json.load(open(os.path.join(workdir, 'metrics.json')))
+  assert not summary['finished'] and summary['last_checkpoint'] == summary['step'] < 1000
+  assert os.path.isdir(os.path.join(workdir, 'checkpoints', str(summary['step'])))
+
+
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(data_dir, tmp_path):
   workdir = str(tmp_path)
   rc, _, err = _main(workdir, data_dir, '--config.num_train_steps=6',
