@@ -8,6 +8,7 @@ subprocess each, so each is timed like the README's command), then the table of
 validation top-1, GFLOPs per clip (XLA's count for one eval clip) and train step time is
 written to ``docs/synthetic_results.md`` and ``docs/synthetic_results.json``.
 """
+import csv
 import json
 import os
 import platform
@@ -24,12 +25,17 @@ sys.path.insert(0, ROOT)
 flags.DEFINE_list('archs', ['tps', 'swin2d', 'tsm', 'video_swin'], 'synthetic_<arch>.py configs')
 flags.DEFINE_string('workdir_root', os.path.join(ROOT, 'workdir', 'synthetic_results'),
                     'one workdir per architecture (removed first: every run starts fresh)')
-flags.DEFINE_string('data_dir', None, 'TFDS data dir (default: TFDS default)')
+flags.DEFINE_string('data_dir', None, 'TFDS data dir (default: WORKDIR_ROOT/tfds, removed '
+                    'first, so the first run wall time includes generating the data set)')
 flags.DEFINE_string('output', os.path.join(ROOT, 'docs', 'synthetic_results'),
                     'writes OUTPUT.md and OUTPUT.json')
 flags.DEFINE_integer('timeout', 3600, 'seconds per run')
+flags.DEFINE_string('readme', os.path.join(ROOT, 'README.md'),
+                    'file whose block between the BEGIN/END markers gets the table ("" = none)')
 FLAGS = flags.FLAGS
 
+BEGIN = '<!-- BEGIN synthetic_results (scripts/synthetic_results.py) -->'
+END = '<!-- END synthetic_results -->'
 NAMES = {'tps': 'TPS', 'swin2d': 'Swin-2D', 'tsm': 'TSM-Swin', 'video_swin': 'Video Swin'}
 
 
@@ -45,14 +51,30 @@ def gflops_per_clip(config_path: str) -> float:
   return prof.stats['forward_gflops']
 
 
+def data_dir() -> str:
+  return FLAGS.data_dir or os.path.join(FLAGS.workdir_root, 'tfds')
+
+
+def pair_accuracy(confusion_csv: str) -> float:
+  """Fraction of clips whose predicted class is in the right time-reversal pair (2k, 2k+1).
+
+  A frame-order-blind model can get this right but not the direction inside the pair.
+  """
+  with open(confusion_csv) as f:
+    rows = list(csv.reader(f))[1:]
+  counts = [[int(v) for v in row[3:]] for row in rows]
+  total = sum(map(sum, counts))
+  right = sum(n for i, row in enumerate(counts) for j, n in enumerate(row) if i // 2 == j // 2)
+  return right / total
+
+
 def run(arch: str) -> dict:
   """Trains one architecture with main.py; returns its row of the table."""
   config = os.path.join('configs', f'synthetic_{arch}.py')
   workdir = os.path.join(FLAGS.workdir_root, arch)
   subprocess.run(['rm', '-rf', workdir], check=True)
-  cmd = [sys.executable, 'main.py', f'--config={config}', f'--workdir={workdir}']
-  if FLAGS.data_dir:
-    cmd.append(f'--config.dataset.data_dir={FLAGS.data_dir}')
+  cmd = [sys.executable, 'main.py', f'--config={config}', f'--workdir={workdir}',
+         f'--config.dataset.data_dir={data_dir()}']
   t0 = time.time()
   result = subprocess.run(cmd, cwd=ROOT, timeout=FLAGS.timeout, capture_output=True, text=True)
   wall = time.time() - t0
@@ -66,6 +88,7 @@ def run(arch: str) -> dict:
               val_top1=ev['top1'], val_top5=ev['top5'],
               mean_class_accuracy=ev['mean_class_accuracy'],
               per_class_accuracy=per_class['per_class_accuracy'],
+              pair_accuracy=pair_accuracy(os.path.join(workdir, f'confusion_{sorted(split)[0]}.csv')),
               gflops_per_clip=gflops_per_clip(config), params=summary['num_params'],
               train_step_seconds=summary['train_step_seconds'],
               batch_size=summary['config']['batch_size'], steps=summary['step'],
@@ -73,32 +96,50 @@ def run(arch: str) -> dict:
 
 
 def table(rows) -> str:
-  lines = ['| model | val top-1 | mean class acc. | GFLOPs / clip | params | step time (s) '
+  lines = ['| model | val top-1 | right pair | GFLOPs / clip | params | step time (s) '
            '| wall time |', '|---|---|---|---|---|---|---|']
   for r in rows:
     lines.append(f'| {r["model"]} | {100 * r["val_top1"]:.1f}% | '
-                 f'{100 * r["mean_class_accuracy"]:.1f}% | {r["gflops_per_clip"]:.3f} | '
+                 f'{100 * r["pair_accuracy"]:.1f}% | {r["gflops_per_clip"]:.3f} | '
                  f'{r["params"] / 1e3:.0f} K | {r["train_step_seconds"]:.3f} | '
                  f'{r["wall_seconds"] / 60:.1f} min |')
   return '\n'.join(lines)
 
 
+def replace_block(path: str, text: str) -> None:
+  """Puts `text` between the BEGIN/END markers of `path` (both must be there)."""
+  with open(path) as f:
+    doc = f.read()
+  if BEGIN not in doc or END not in doc:
+    raise ValueError(f'{path}: no {BEGIN!r} ... {END!r} block to fill')
+  head, rest = doc.split(BEGIN, 1)
+  _, tail = rest.split(END, 1)
+  with open(path, 'w') as f:
+    f.write(f'{head}{BEGIN}\n{text}{END}{tail}')
+
+
 def main(argv):
   del argv
+  if not FLAGS.data_dir:
+    subprocess.run(['rm', '-rf', data_dir()], check=True)
   rows = [run(arch) for arch in FLAGS.archs]
   machine = f'{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores'
   r0 = rows[0]
   md = (f'<!-- written by scripts/synthetic_results.py; do not edit -->\n'
         f'Synthetic `reversal_pairs` validation set ({len(rows)} runs of `main.py`, '
         f'{r0["steps"]} steps of {r0["batch_size"]} clips each, from scratch, on {machine}; '
-        'step time = median seconds per training step; wall time includes start-up, '
-        'compilation and evaluation, and data generation for the first run).\n\n'
+        'right pair = predicted class in the true time-reversal pair, the most a '
+        'frame-order-blind model can get right; step time = median seconds per training '
+        'step; wall time includes start-up, compilation and evaluation, and generating the '
+        'data set for the first run).\n\n'
         + table(rows) + '\n')
   os.makedirs(os.path.dirname(FLAGS.output), exist_ok=True)
   with open(FLAGS.output + '.md', 'w') as f:
     f.write(md)
   with open(FLAGS.output + '.json', 'w') as f:
     json.dump(dict(machine=machine, rows=rows), f, indent=1)
+  if FLAGS.readme:
+    replace_block(FLAGS.readme, md)
   print(md)
 
 

@@ -147,34 +147,40 @@ def _upsample(grid, height, width):
 
 
 def _background(rng, spec):
-  """A static cluttered background: smooth colour field + stripes + static blobs."""
+  """A static, dark, low-contrast cluttered background: colour field + stripes + blobs.
+
+  Dark and muted so that the bright main object is easy to segment: the data set is
+  about the direction of time, not about figure-ground separation (with hue-random
+  objects on busy backgrounds a small transformer from scratch stays at chance).
+  """
   h, w = spec.height, spec.width
   yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
-  base = rng.uniform(60, 190, size=3)
-  field = _upsample(rng.normal(0, 18, size=(rng.integers(3, 7), rng.integers(3, 7), 3)), h, w)
+  base = rng.uniform(25, 85) + rng.normal(0, 10, size=3)
+  field = _upsample(rng.normal(0, 8, size=(rng.integers(3, 7), rng.integers(3, 7), 3)), h, w)
   theta = rng.uniform(0, np.pi)
   period = rng.uniform(5, 14)
   stripes = np.sin(2 * np.pi * (xx * np.cos(theta) + yy * np.sin(theta)) / period
                    + rng.uniform(0, 2 * np.pi))
-  img = base + field + rng.uniform(3, 10) * stripes[..., None] * rng.uniform(0.3, 1, size=3)
+  img = base + field + rng.uniform(2, 6) * stripes[..., None] * rng.uniform(0.3, 1, size=3)
   img = img.astype(np.float32)[None]
   for _ in range(rng.integers(1, 5)):  # static clutter, muted colours
     one = lambda a: np.array([a])
-    _paint(img, _SHAPES[rng.integers(len(_SHAPES))], base + rng.normal(0, 25, size=3),
+    _paint(img, _SHAPES[rng.integers(len(_SHAPES))], base + rng.normal(0, 12, size=3),
            one(rng.uniform(0, w)), one(rng.uniform(0, h)),
            one(rng.uniform(0.05, 0.13) * min(h, w)), one(rng.uniform(0, 2 * np.pi)))
   return img[0]
 
 
-def _object_colour(rng, background):
-  """A saturated colour that stands out against the background's mean."""
-  mean = background.mean(axis=(0, 1))
-  for _ in range(10):
-    colour = rng.uniform(0, 255, size=3)
-    colour[rng.integers(3)] = rng.choice([rng.uniform(0, 40), rng.uniform(215, 255)])
-    if np.abs(colour - mean).sum() > 160:
-      return colour.astype(np.float32)
-  return (255.0 - mean).astype(np.float32)
+def _object_colour(rng):
+  """A bright colour of random hue, far above the background's mean brightness."""
+  colour = rng.uniform(140, 255, size=3)
+  colour[rng.integers(3)] = rng.uniform(235, 255)
+  return colour.astype(np.float32)
+
+
+def _distractor_colour(rng):
+  """Mid-grey-ish colours: visible, but dimmer than any main object."""
+  return rng.uniform(70, 150, size=3).astype(np.float32)
 
 
 def _smooth_walk(rng, num_frames, amplitude):
@@ -221,9 +227,14 @@ def _trajectory(rng, motion, spec):
     cx = cx + _smooth_walk(rng, t_count, 0.04 * w)
     cy = cy + _smooth_walk(rng, t_count, 0.04 * h)
   elif motion == 'rotation':     # forward: clockwise on screen
-    turn = np.deg2rad(rng.uniform(150, 300))
+    # Turning about a pivot near one end, like a clock hand or a lever: the far end
+    # sweeps a large arc (a shape spinning about its own centre barely moves its pixels).
+    turn = np.deg2rad(rng.uniform(120, 240))
     angle = angle[0] + turn * ease
-    scale = scale * 1.15
+    scale = scale * 0.85
+    arm = 0.9 * scale
+    cx = rng.uniform(0.42, 0.58) * w + arm * np.cos(angle)
+    cy = rng.uniform(0.42, 0.58) * h + arm * np.sin(angle)
   elif motion == 'appearance':   # forward: appearing, by fading in or growing from 0
     onset = rng.uniform(0.05, 0.35)
     duration = rng.uniform(0.2, 0.4)
@@ -251,14 +262,14 @@ def render_forward(seed: Sequence[int], pair: int, spec: RenderSpec) -> np.ndarr
     dcx = rng.uniform(0.1, 0.9) * w + _smooth_walk(rng, t_count, 0.15 * w)
     dcy = rng.uniform(0.1, 0.9) * h + _smooth_walk(rng, t_count, 0.15 * h)
     dang = rng.uniform(0, 2 * np.pi) + _smooth_walk(rng, t_count, 1.0)
-    _paint(frames, shape, rng.uniform(0, 255, size=3), dcx, dcy, np.full(t_count, r), dang)
+    _paint(frames, shape, _distractor_colour(rng), dcx, dcy, np.full(t_count, r), dang)
   # The main object, with a checkerboard texture that moves with it.
   motion = _MOTIONS[pair]
   shapes = _ORIENTED_SHAPES if motion == 'rotation' else _SHAPES
   shape = shapes[rng.integers(len(shapes))]
-  colour = _object_colour(rng, background)
+  colour = _object_colour(rng)
   cx, cy, scale, angle, alpha = _trajectory(rng, motion, spec)
-  _paint(frames, shape, colour, cx, cy, scale, angle, alpha, texture=rng.uniform(0.3, 0.5))
+  _paint(frames, shape, colour, cx, cy, scale, angle, alpha, texture=rng.uniform(0.15, 0.3))
   # Global brightness flicker (stationary in time, so reversal does not reveal it).
   frames *= (1 + 0.04 * rng.standard_normal(t_count)).astype(np.float32)[:, None, None, None]
   return frames
