@@ -31,8 +31,10 @@ def test_k400_samples_densely_with_four_by_three_test_views():
 def test_synthetic_defaults_are_the_cpu_demo():
   d, c = data_table.dataset_config('synthetic'), data_table.input_config('synthetic')
   assert (d.tfds_name, d.builder_config) == ('reversal_pairs', 'small')
-  assert (c.num_frames, c.image_size, c.sampling, c.flip_mode) == (
-      16, 56, 'uniform', 'swap_labels')
+  assert (c.num_frames, c.image_size, c.sampling, c.flip_mode) == (8, 32, 'uniform', 'off')
+  assert not c.random_resized_crop
+  tiny = data_table.input_config('synthetic_tiny')  # the tests keep crops and label swaps
+  assert tiny.random_resized_crop and tiny.flip_mode == 'swap_labels'
   assert c.randaugment_num_ops == 0 and c.mixup_alpha == 0 and c.cutmix_alpha == 0
 
 
