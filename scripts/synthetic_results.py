@@ -8,7 +8,6 @@ subprocess each, so each is timed like the README's command), then the table of
 validation top-1, GFLOPs per clip (XLA's count for one eval clip) and train step time is
 written to ``docs/synthetic_results.md`` and ``docs/synthetic_results.json``.
 """
-import csv
 import json
 import os
 import platform
@@ -18,6 +17,7 @@ import time
 
 from absl import app
 from absl import flags
+import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -60,12 +60,10 @@ def pair_accuracy(confusion_csv: str) -> float:
 
   A frame-order-blind model can get this right but not the direction inside the pair.
   """
-  with open(confusion_csv) as f:
-    rows = list(csv.reader(f))[1:]
-  counts = [[int(v) for v in row[3:]] for row in rows]
-  total = sum(map(sum, counts))
-  right = sum(n for i, row in enumerate(counts) for j, n in enumerate(row) if i // 2 == j // 2)
-  return right / total
+  from tps_jax import visualize  # pylint: disable=g-import-not-at-top
+  counts, _ = visualize.read_confusion(confusion_csv)
+  pair = np.arange(len(counts)) // 2
+  return float(counts[pair[:, None] == pair[None, :]].sum() / counts.sum())
 
 
 def run(arch: str) -> dict:
@@ -81,14 +79,14 @@ def run(arch: str) -> dict:
   if result.returncode:
     raise RuntimeError(f'{" ".join(cmd)} failed:\n{result.stderr[-3000:]}')
   summary = json.load(open(os.path.join(workdir, 'metrics.json')))
-  split = summary['eval']
-  ev = split[sorted(split)[0]]
-  per_class = json.load(open(os.path.join(workdir, f'eval_{sorted(split)[0]}.json')))
+  split = sorted(summary['eval'])[0]
+  ev = summary['eval'][split]
+  per_class = json.load(open(os.path.join(workdir, f'eval_{split}.json')))
   return dict(arch=arch, model=NAMES.get(arch, arch), config=config,
               val_top1=ev['top1'], val_top5=ev['top5'],
               mean_class_accuracy=ev['mean_class_accuracy'],
               per_class_accuracy=per_class['per_class_accuracy'],
-              pair_accuracy=pair_accuracy(os.path.join(workdir, f'confusion_{sorted(split)[0]}.csv')),
+              pair_accuracy=pair_accuracy(os.path.join(workdir, f'confusion_{split}.csv')),
               gflops_per_clip=gflops_per_clip(config), params=summary['num_params'],
               train_step_seconds=summary['train_step_seconds'],
               batch_size=summary['config']['batch_size'], steps=summary['step'],
