@@ -1,11 +1,11 @@
-# Two entry points (see README): `make demo` and `make test`. Both build a project-local venv.
+# Two entry points (see README): `make demo` and `make test` (`make test-fast` while editing). Both build a project-local venv.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 WORKDIR ?= workdir/synthetic_tps
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo test test-fast lint clean
 
 $(VENV)/.installed: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,16 @@ venv: $(VENV)/.installed
 demo: venv
 	$(PY) main.py --config=configs/synthetic_tps.py --workdir=$(WORKDIR)
 
+# Everything (CI). `test-fast`: the unit tests only (no end-to-end runs, no subprocesses),
+# for the edit-run loop.
 test: venv
 	$(PY) -m pytest -n 2 -q tests $(PYTEST_ARGS)
+
+test-fast: venv
+	$(PY) -m pytest -n 2 -q -m "not slow" tests $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
 
 clean:
 	rm -rf $(VENV)
