@@ -5,7 +5,6 @@ import sys
 import textwrap
 
 import jax
-import ml_collections
 import numpy as np
 import pytest
 

@@ -1,6 +1,6 @@
 """Weights in and out: official TPS (mmaction) checkpoints, ImageNet Swin-2D inflation.
 
-Python API (three lines in a notebook)::
+Python API (two lines in a notebook)::
 
     model, variables = tps_jax.convert.load_official('tps_ssv2.pth', config.model)
     logits, out = model.apply(variables, clip, train=False)   # clip: (B, T, H, W, 3)

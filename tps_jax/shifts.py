@@ -57,9 +57,9 @@ def patch_shift(x: jnp.ndarray, pattern, window_hw, *, inverse: bool = False,
     inverse: shift by ``-s`` (undoes the forward shift exactly).
     impl: ``'gather'`` (one static gather whose gradient is the inverse gather; the
       default) or ``'roll'`` (one ``jnp.roll`` per distinct shift value, selected per
-      position: the official code's formulation). ``benchmarks/shift_ops.py`` measured the
-      gather at ~0.3-0.7% of a TPS-T block's forward time vs 4-11% for the rolls, and its
-      permutation VJP 5-15x faster than the scatter-add JAX derives for a gather.
+      position: the official code's formulation). The gather is the cheaper of the two in
+      every stage, forward and backward: ``docs/shift_ops.md`` (written by
+      ``benchmarks/shift_ops.py``) has the measured shares.
 
   Returns:
     Array of the shape and dtype of ``x``.

@@ -1,5 +1,4 @@
 """Readers: per-process ranges, deterministic record order, record validation."""
-import numpy as np
 import pytest
 import tensorflow as tf
 

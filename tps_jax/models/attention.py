@@ -10,7 +10,6 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
-from tps_jax import shifts
 
 # The released TPS model's bias table is hard-wired to 16 temporal tokens.
 OFFICIAL_MAX_FRAMES = 16

@@ -4,7 +4,7 @@ Which temporal operator a block applies is data (``temporal_op``), chosen per bl
 :func:`block_ops`; everything else is the Swin of Liu et al. Layout is NTHWC throughout.
 """
 import functools
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Sequence, Tuple
 
 import flax.linen as nn
 import jax
