@@ -63,11 +63,11 @@ IMPLS = ('gather', 'roll', 'gather-autodiff')
 def _block(temporal_op, heads, odd, impl='gather'):
   m = model_table.model_config('tps', 'tiny')
   window = tuple(m.window_size)
-  return swin.SwinBlock(
-      num_heads=heads, window_cfg=window,
-      shift_cfg=tuple(k // 2 for k in window) if odd else (0, 0, 0),
-      temporal_op=temporal_op, bias_mode='relative', pattern=model_table.PATTERN_C,
-      temporal_range=8, channel_shift_div=m.channel_shift_div, shift_impl=impl)
+  cfg = swin.BlockConfig(window_cfg=window, bias_mode='relative', pattern=model_table.PATTERN_C,
+                         temporal_range=swin.temporal_range('tps', model_table.PATTERN_C),
+                         channel_shift_div=m.channel_shift_div, shift_impl=impl)
+  return swin.SwinBlock(num_heads=heads, cfg=cfg, temporal_op=temporal_op,
+                        shift_cfg=tuple(k // 2 for k in window) if odd else (0, 0, 0))
 
 
 def _fwd_and_grad(fn, params, x):

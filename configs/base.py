@@ -80,7 +80,8 @@ def get_config(dataset: str = 'synthetic', arch: str = 'tps',
   # (regex on the parameter path, 'fsdp' | 'replicate'): the first match decides.
   config.sharding.rules = (('relative_position_bias_table', 'replicate'), ('.*', 'fsdp'))
   config.sharding.fsdp_min_size = 2 ** 16  # smaller tensors stay replicated
-  # Logical activation axes of the model -> mesh axes.
-  config.sharding.logical_rules = (('batch', ('data', 'fsdp')), ('time', None),
-                                   ('height', None), ('width', None), ('embed', None))
+  # Logical activation axes of the model -> mesh axes ('batch' is always split over every
+  # mesh axis: tps_jax/sharding.py).
+  config.sharding.logical_rules = (('time', None), ('height', None), ('width', None),
+                                   ('embed', None))
   return config

@@ -188,9 +188,9 @@ def inflate_imagenet(state_dict: Mapping[str, np.ndarray], model_cfg, num_classe
         if not _BUFFERS.search(k) and not k.startswith('head.')}
   pt = model_cfg.patch_size[0]
   wh, ww = model_cfg.window_size[1:]
-  temporal_range = (int(np.ptp(np.asarray(model_cfg.shift_pattern)))
-                    if model_cfg.arch == 'tps' else 0)
-  rows = attention.bias_table_rows(model_cfg.bias, model_cfg.window_size, temporal_range)
+  rows = attention.bias_table_rows(
+      model_cfg.bias, model_cfg.window_size,
+      models.temporal_range(model_cfg.arch, model_cfg.shift_pattern))
   spatial = (2 * wh - 1) * (2 * ww - 1)
   inflated = {}
   for k, v in sd.items():

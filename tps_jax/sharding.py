@@ -5,7 +5,8 @@ both (every device sees a different slice of the global batch); parameters and o
 state are either replicated or, big_vision-style, split along their largest divisible
 dimension over ``fsdp`` (ZeRO-3 / FSDP). Which tensors are split is data: the regex
 rules of ``config.sharding.rules``. Activation hints inside the model are logical axis
-names, mapped to mesh axes by ``config.sharding.logical_rules``.
+names: ``batch`` goes over every mesh axis (:data:`BATCH_AXES`), the others as
+``config.sharding.logical_rules`` says.
 
 Nothing else in tps-jax calls ``jax.process_index()`` except to quieten logging.
 """
@@ -18,22 +19,22 @@ import numpy as np
 from jax.experimental import mesh_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-AXES = ('data', 'fsdp')
-BATCH_AXES = AXES  # the batch dimension is split over every device
+AXES = ('data', 'fsdp')  # the mesh; config.mesh has one size field per axis
+BATCH_AXES = AXES  # the batch dimension (data and activations) is split over every device
 
 
 def make_mesh(config, devices=None) -> Mesh:
   """The ``(data, fsdp)`` device mesh of ``config.mesh``; ``-1`` takes the remaining devices.
 
   Args:
-    config: the experiment config (reads ``config.mesh.data`` and ``config.mesh.fsdp``).
+    config: the experiment config (reads ``config.mesh.<axis>`` for each of :data:`AXES`).
     devices: devices to use (default: all of ``jax.devices()``, every process's).
 
   Returns:
     A ``jax.sharding.Mesh`` with Auto axis types (so logical constraints work).
   """
   devices = list(jax.devices() if devices is None else devices)
-  shape = [config.mesh.data, config.mesh.fsdp]
+  shape = [config.mesh[axis] for axis in AXES]
   if shape.count(-1) > 1:
     raise ValueError(f'config.mesh={tuple(shape)}: at most one axis may be -1')
   known = math.prod(s for s in shape if s != -1)
@@ -52,9 +53,10 @@ def make_mesh(config, devices=None) -> Mesh:
 
 
 def logical_rules(config) -> Tuple[Tuple[str, Any], ...]:
-  """``nn.logical_axis_rules`` for the model's activation hints (from the config)."""
-  return tuple((name, tuple(axes) if isinstance(axes, (list, tuple)) else axes)
-               for name, axes in config.sharding.logical_rules)
+  """``nn.logical_axis_rules`` for the model's activation hints: batch + the config's."""
+  return (('batch', BATCH_AXES),) + tuple(
+      (name, tuple(axes) if isinstance(axes, (list, tuple)) else axes)
+      for name, axes in config.sharding.logical_rules)
 
 
 def _leaf_spec(path: str, shape, mesh: Mesh, config) -> P:

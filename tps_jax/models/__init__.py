@@ -5,7 +5,7 @@ from typing import Sequence
 import jax.numpy as jnp
 
 from tps_jax.models import attention
-from tps_jax.models.swin import ARCHS, VideoSwin, block_ops
+from tps_jax.models.swin import SwinVideoClassifier, arch_ops, block_ops, temporal_range
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 SHIFT_IMPLS = ('gather', 'roll')
@@ -17,8 +17,7 @@ def validate(model_cfg, num_frames: int, image_size: int) -> None:
   Called before anything is compiled, so a bad config fails in milliseconds.
   """
   m = model_cfg
-  if m.arch not in ARCHS:
-    raise ValueError(f'config.model.arch={m.arch!r} is not one of {sorted(ARCHS)}')
+  arch_ops(m.arch)
   if m.bias not in attention.BIAS_MODES:
     raise ValueError(f'config.model.bias={m.bias!r} is not one of {list(attention.BIAS_MODES)}')
   if m.dtype not in DTYPES:
@@ -39,15 +38,10 @@ def validate(model_cfg, num_frames: int, image_size: int) -> None:
                        f'divisible by num_heads[{i}]={heads}')
   tokens_t = math.ceil(num_frames / m.patch_size[0])
   if m.bias == 'official':
-    if tokens_t > attention.OFFICIAL_MAX_FRAMES:
-      raise ValueError(
-          f"{num_frames} frames / patch_size[0]={m.patch_size[0]} give {tokens_t} temporal "
-          f"tokens, but config.model.bias='official' supports at most "
-          f"{attention.OFFICIAL_MAX_FRAMES}: use bias='relative'")
-    if m.window_size[0] != 1:
-      raise ValueError(f"config.model.window_size={tuple(m.window_size)}: bias='official' "
-                       'needs a temporal window of 1')
-  if m.arch in ('tps', 'tsm', 'swin2d') and m.window_size[0] != 1:
+    attention.check_official_bias(
+        tokens_t, m.window_size[0],
+        f'{num_frames} frames / patch_size[0]={m.patch_size[0]} give {tokens_t} temporal tokens')
+  if m.arch != 'video_swin' and m.window_size[0] != 1:
     raise ValueError(f'config.model.window_size={tuple(m.window_size)}: arch {m.arch!r} '
                      'attends within one frame; the temporal window must be 1')
   tokens_hw = math.ceil(image_size / m.patch_size[1])
@@ -56,10 +50,10 @@ def validate(model_cfg, num_frames: int, image_size: int) -> None:
                      f'is too small for {len(m.depths)} stages of 2x2 merging')
 
 
-def build_model(model_cfg, num_classes: int) -> VideoSwin:
+def build_model(model_cfg, num_classes: int) -> SwinVideoClassifier:
   """The Flax module for ``config.model``; ``apply(vars, video, train=...) -> (logits, out)``."""
   m = model_cfg
-  return VideoSwin(
+  return SwinVideoClassifier(
       num_classes=num_classes, arch=m.arch, embed_dim=m.embed_dim, depths=tuple(m.depths),
       num_heads=tuple(m.num_heads), patch_size=tuple(m.patch_size),
       window_size=tuple(m.window_size), mlp_ratio=m.mlp_ratio, qkv_bias=m.qkv_bias,

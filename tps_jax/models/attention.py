@@ -72,6 +72,23 @@ def _window_coords(window: Sequence[int]) -> np.ndarray:
   return np.stack(np.meshgrid(*[np.arange(n) for n in window], indexing='ij'), -1).reshape(-1, 3)
 
 
+def check_official_bias(tokens_t: int, window_t: int, what: str = '') -> None:
+  """The released table's limits (16 temporal tokens, 1-frame windows): one-line ValueError.
+
+  Args:
+    tokens_t: temporal tokens (frames / temporal patch size).
+    window_t: the temporal window.
+    what: how ``tokens_t`` came about, for the message (default: the count alone).
+  """
+  if tokens_t > OFFICIAL_MAX_FRAMES:
+    raise ValueError(f"{what or f'{tokens_t} temporal tokens'}, but config.model.bias='official' "
+                     f"supports at most {OFFICIAL_MAX_FRAMES} temporal tokens (the released "
+                     "model's table): use config.model.bias='relative'")
+  if window_t != 1:
+    raise ValueError(f"config.model.window_size[0]={window_t}: bias='official' needs a "
+                     'temporal window of 1')
+
+
 def bias_table_rows(mode: str, window_cfg: Sequence[int], temporal_range: int) -> int:
   """Rows of the learned table (per head)."""
   wd, wh, ww = window_cfg
@@ -106,12 +123,7 @@ def bias_index(mode: str, *, window_cfg: Sequence[int], window: Sequence[int],
   dw = coords[:, None, 2] - coords[None, :, 2] + window_cfg[2] - 1
   spatial = dh * sw + dw  # (N, N)
   if mode == 'official':
-    if num_frames > OFFICIAL_MAX_FRAMES:
-      raise ValueError(
-          f"bias='official' supports at most {OFFICIAL_MAX_FRAMES} temporal tokens (the "
-          f"released model's table), got {num_frames}: use config.model.bias='relative'")
-    if window[0] != 1:
-      raise ValueError(f"bias='official' needs a temporal window of 1, got {tuple(window)}")
+    check_official_bias(num_frames, window[0])
     t = np.arange(num_frames)[:, None, None]
     dq = (t - s[None, :, None]) % num_frames if pattern is not None else np.broadcast_to(t, (num_frames, n, 1))
     dk = (0 - s[None, None, :]) % num_frames

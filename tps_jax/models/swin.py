@@ -3,6 +3,7 @@
 Which temporal operator a block applies is data (``temporal_op``), chosen per block by
 :func:`block_ops`; everything else is the Swin of Liu et al. Layout is NTHWC throughout.
 """
+import dataclasses
 import functools
 from typing import Any, Sequence, Tuple
 
@@ -27,12 +28,40 @@ ARCHS = {
 }
 
 
-def block_ops(arch: str, depth: int) -> Tuple[str, ...]:
-  """The temporal operator of each block of a stage: 'channel' | 'patch' | 'none'."""
+def arch_ops(arch: str) -> Tuple[str, str]:
+  """``(even-block op, odd-block op)`` of ``arch``: the one place an unknown arch is refused."""
   if arch not in ARCHS:
     raise ValueError(f'config.model.arch={arch!r} is not one of {sorted(ARCHS)}')
-  even, odd = ARCHS[arch]
+  return ARCHS[arch]
+
+
+def block_ops(arch: str, depth: int) -> Tuple[str, ...]:
+  """The temporal operator of each block of a stage: 'channel' | 'patch' | 'none'."""
+  even, odd = arch_ops(arch)
   return tuple(odd if i % 2 else even for i in range(depth))
+
+
+def temporal_range(arch: str, pattern) -> int:
+  """How many frames apart a patch-shifted query and key can be: ``max(s) - min(s)``.
+
+  0 for architectures without patch shift. It sizes the ``relative`` bias table, so the
+  model and the ImageNet inflation (``tps_jax/convert.py``) must agree: both call this.
+  """
+  return int(np.ptp(np.asarray(pattern))) if 'patch' in arch_ops(arch) else 0
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockConfig:
+  """What every block of a model shares; per-block fields are :class:`SwinBlock`'s own."""
+  window_cfg: Tuple[int, int, int]
+  bias_mode: str
+  pattern: Tuple[Tuple[int, ...], ...]  # the patch-shift mosaic (see tps_jax/shifts.py)
+  temporal_range: int                   # :func:`temporal_range`
+  channel_shift_div: int = 8
+  mlp_ratio: float = 4.0
+  qkv_bias: bool = True
+  attn_drop_rate: float = 0.0
+  shift_impl: str = 'gather'
 
 
 class DropPath(nn.Module):
@@ -63,24 +92,17 @@ class Mlp(nn.Module):
 class SwinBlock(nn.Module):
   """x + DropPath(WindowAttention(LN(x))); x + DropPath(MLP(LN(x))), with a temporal op."""
   num_heads: int
-  window_cfg: Tuple[int, int, int]
+  cfg: BlockConfig
   shift_cfg: Tuple[int, int, int]
   temporal_op: str  # 'none' | 'channel' | 'patch'
-  bias_mode: str
-  pattern: Tuple[Tuple[int, ...], ...]
-  temporal_range: int
-  channel_shift_div: int = 8
-  mlp_ratio: float = 4.0
-  qkv_bias: bool = True
   drop_path: float = 0.0
-  attn_drop_rate: float = 0.0
-  shift_impl: str = 'gather'
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, deterministic: bool = True):
+    cfg = self.cfg
     b, t, h, w, c = x.shape
-    window, shift = attention.effective_window((t, h, w), self.window_cfg, self.shift_cfg)
+    window, shift = attention.effective_window((t, h, w), cfg.window_cfg, self.shift_cfg)
     y = LayerNorm(dtype=self.dtype, name='norm1')(x)
     pads = [(-n) % k for n, k in zip((t, h, w), window)]
     y = jnp.pad(y, ((0, 0), (0, pads[0]), (0, pads[1]), (0, pads[2]), (0, 0)))
@@ -92,27 +114,27 @@ class SwinBlock(nn.Module):
 
     window_pattern = None
     if self.temporal_op == 'channel':
-      y = shifts.channel_shift(y, self.num_heads, self.channel_shift_div)
+      y = shifts.channel_shift(y, self.num_heads, cfg.channel_shift_div)
     elif self.temporal_op == 'patch':
-      y = shifts.patch_shift(y, self.pattern, window[1:], impl=self.shift_impl)
-      window_pattern = shifts.pattern_offsets(self.pattern, window[1:], window[1:])
+      y = shifts.patch_shift(y, cfg.pattern, window[1:], impl=cfg.shift_impl)
+      window_pattern = shifts.pattern_offsets(cfg.pattern, window[1:], window[1:])
     elif self.temporal_op != 'none':
       raise ValueError(f'unknown temporal_op {self.temporal_op!r}')
 
     y = attention.WindowAttention(
-        dim=c, num_heads=self.num_heads, window_cfg=self.window_cfg, bias_mode=self.bias_mode,
-        temporal_range=self.temporal_range, qkv_bias=self.qkv_bias,
-        attn_drop_rate=self.attn_drop_rate, dtype=self.dtype, name='attn')(
+        dim=c, num_heads=self.num_heads, window_cfg=cfg.window_cfg, bias_mode=cfg.bias_mode,
+        temporal_range=cfg.temporal_range, qkv_bias=cfg.qkv_bias,
+        attn_drop_rate=cfg.attn_drop_rate, dtype=self.dtype, name='attn')(
             y, window=window, mask=mask, pattern=window_pattern, deterministic=deterministic)
 
     if self.temporal_op == 'patch':  # move every token's output back to its own frame
-      y = shifts.patch_shift(y, self.pattern, window[1:], inverse=True, impl=self.shift_impl)
+      y = shifts.patch_shift(y, cfg.pattern, window[1:], inverse=True, impl=cfg.shift_impl)
     if any(shift):
       y = jnp.roll(y, list(shift), axis=(1, 2, 3))
     y = y[:, :t, :h, :w]
     x = x + DropPath(self.drop_path)(y, deterministic)
     y = LayerNorm(dtype=self.dtype, name='norm2')(x)
-    y = Mlp(int(c * self.mlp_ratio), dtype=self.dtype, name='mlp')(y)
+    y = Mlp(int(c * cfg.mlp_ratio), dtype=self.dtype, name='mlp')(y)
     return x + DropPath(self.drop_path)(y, deterministic)
 
 
@@ -150,7 +172,7 @@ class Stage(nn.Module):
   """``depth`` blocks (operators per :func:`block_ops`), then optional PatchMerging."""
   depth: int
   num_heads: int
-  block_kwargs: Any
+  block: BlockConfig
   ops: Tuple[str, ...]
   drop_paths: Tuple[float, ...]
   downsample: bool
@@ -159,23 +181,24 @@ class Stage(nn.Module):
 
   @nn.compact
   def __call__(self, x, deterministic: bool):
-    window_cfg = self.block_kwargs['window_cfg']
     block_cls = SwinBlock
     if self.remat:
       block_cls = nn.remat(SwinBlock, static_argnums=(2,),
                            policy=jax.checkpoint_policies.nothing_saveable)
     for i in range(self.depth):
-      shift = (0, 0, 0) if i % 2 == 0 else tuple(k // 2 for k in window_cfg)
-      x = block_cls(num_heads=self.num_heads, shift_cfg=shift, temporal_op=self.ops[i],
-                    drop_path=self.drop_paths[i], dtype=self.dtype, name=f'blocks_{i}',
-                    **self.block_kwargs)(x, deterministic)
+      shift = (0, 0, 0) if i % 2 == 0 else tuple(k // 2 for k in self.block.window_cfg)
+      x = block_cls(num_heads=self.num_heads, cfg=self.block, shift_cfg=shift,
+                    temporal_op=self.ops[i], drop_path=self.drop_paths[i], dtype=self.dtype,
+                    name=f'blocks_{i}')(x, deterministic)
     if self.downsample:
       x = PatchMerging(dtype=self.dtype, name='downsample')(x)
     return x
 
 
-class VideoSwin(nn.Module):
-  """Backbone + I3D head. ``__call__(video, train) -> (logits, out)``.
+class SwinVideoClassifier(nn.Module):
+  """A Swin backbone of any ``arch`` (TPS, 2D Swin, TSM-Swin, Video Swin) + the I3D head.
+
+  ``__call__(video, train) -> (logits, out)``.
 
   ``video`` is ``(B, T, H, W, 3)``; ``out['features']`` is the backbone output after the
   final LayerNorm, ``(B, T', H', W', C')``; ``out['pooled']`` the pooled features.
@@ -208,17 +231,15 @@ class VideoSwin(nn.Module):
     total = sum(self.depths)
     dpr = [float(r) for r in np.linspace(0.0, self.drop_path_rate, total)]
     pattern = tuple(tuple(int(v) for v in row) for row in self.shift_pattern)
-    uses_patch = ARCHS[self.arch][1] == 'patch' if self.arch in ARCHS else False
-    temporal_range = int(np.ptp(np.asarray(pattern))) if uses_patch else 0
-    block_kwargs = dict(
+    block = BlockConfig(
         window_cfg=tuple(self.window_size), bias_mode=self.bias, pattern=pattern,
-        temporal_range=temporal_range, channel_shift_div=self.channel_shift_div,
-        mlp_ratio=self.mlp_ratio, qkv_bias=self.qkv_bias, attn_drop_rate=self.attn_drop_rate,
-        shift_impl=self.shift_impl)
+        temporal_range=temporal_range(self.arch, pattern),
+        channel_shift_div=self.channel_shift_div, mlp_ratio=self.mlp_ratio,
+        qkv_bias=self.qkv_bias, attn_drop_rate=self.attn_drop_rate, shift_impl=self.shift_impl)
     start = 0
     for i, depth in enumerate(self.depths):
       x = nn.with_logical_constraint(x, ('batch', 'time', 'height', 'width', 'embed'))
-      x = Stage(depth=depth, num_heads=self.num_heads[i], block_kwargs=block_kwargs,
+      x = Stage(depth=depth, num_heads=self.num_heads[i], block=block,
                 ops=block_ops(self.arch, depth), drop_paths=tuple(dpr[start:start + depth]),
                 downsample=i < len(self.depths) - 1, remat=self.remat, dtype=self.dtype,
                 name=f'layers_{i}')(x, deterministic)
