@@ -186,13 +186,15 @@ def test_evaluate_official_checkpoint_reproduces_the_model_logits(data_dir, tmp_
   config.model.embed_dim, config.model.depths, config.model.num_heads = 16, (2, 2, 2), (1, 2, 4)
   config.dataset.data_dir = data_dir
   model, variables = convert.load_official(FIXTURE, config.model)
-  logits, labels = [], []
+  logits, labels, ids = [], [], []
   for batch in input_pipeline.create_eval_iterator(config, 'validation'):
     views = batch['video']
     out = model.apply(variables, views.reshape((-1,) + views.shape[2:]), train=False)[0]
     logits.append(np.asarray(out).reshape(views.shape[0], views.shape[1], -1).mean(1)[batch['mask']])
     labels.append(batch['label'][batch['mask']])
+    ids += [i.decode() for i in batch['id'][batch['mask']]]
   np.testing.assert_array_equal(written['labels'], np.concatenate(labels))
+  assert written['ids'].tolist() == ids and len(set(ids)) == len(ids)  # which video is which
   np.testing.assert_allclose(written['logits'], np.concatenate(logits), atol=1e-5, rtol=1e-5)
 
 
