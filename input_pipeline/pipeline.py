@@ -60,17 +60,18 @@ def tfds_builder(dataset_config, prepare=False):
   """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   d = dataset_config
-  spec = registry.get(d.name if d.name in registry.SPECS else d.tfds_name)
-  module = d.builder_module or spec.builder_module
-  importlib.import_module(module)  # registers the builder
+  spec = registry.SPECS.get(d.name)
+  manual = spec.manual if spec else False  # from a download: skip_unreadable applies
+  importlib.import_module(d.builder_module)  # registers the builder
   builder = tfds.builder(d.tfds_name, data_dir=d.data_dir, config=d.builder_config,
-                         **({'skip_unreadable': d.skip_unreadable} if spec.manual else {}))
+                         **({'skip_unreadable': d.skip_unreadable} if manual else {}))
   if not prepare:
     return builder
   config_name = builder.builder_config.name if builder.builder_config else None
   prepared = builder.is_prepared()
+  have_download = bool(d.manual_dir) and tf.io.gfile.isdir(d.manual_dir)
   if not prepared:
-    others = [c for c in spec.builder_configs if c != config_name and tfds.builder(
+    others = [c for c in (spec.builder_configs if spec else ()) if c != config_name and tfds.builder(
         d.tfds_name, data_dir=d.data_dir, config=c).is_prepared()]
     if others:
       raise FileNotFoundError(
@@ -79,13 +80,13 @@ def tfds_builder(dataset_config, prepare=False):
           f'config.dataset.builder_config={others[0]} (and the input sizes to match), or '
           f'build {config_name} first (python -m input_pipeline.build --dataset={d.name} '
           f'--manual_dir=... --data_dir={builder.data_dir_root} --config={config_name})')
-    if spec.manual and not (d.manual_dir and tf.io.gfile.isdir(d.manual_dir)):
+    if manual and not have_download:
       raise FileNotFoundError(
           f'{d.name}: not prepared under {builder.data_dir_root} and '
           f'config.dataset.manual_dir={d.manual_dir!r} is not a directory (README, '
           f'"Preparing the paper\'s data sets": what the manual dir of {d.tfds_name} holds)')
     logging.info('%s: preparing %s in %s', d.name, d.tfds_name, builder.data_dir_root)
-  if not prepared or (spec.manual and d.manual_dir):  # a prepared one: checked, reused
+  if not prepared or (manual and have_download):  # a prepared one: checked, reused
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
         manual_dir=d.manual_dir, try_download_gcs=False))
   return builder
