@@ -9,6 +9,8 @@ flip classes 86, 87, 93, 94, 166, 167), and SSv1/SSv2/Diving-48 add RandAugment 
 magnitude 9) and random erasing (p 0.25); validation resizes to 256 and centre-crops 224;
 testing takes 3 crops of 224 of one clip (SSv1/SSv2/Diving-48) or 4 clips (K400).
 Label smoothing (0.1 SSv1/SSv2, 0.02 Diving-48) belongs to the loss, in the train config.
+What differs between data sets (names, builders, splits, flip pairs, input overrides)
+lives in one place, `input_pipeline/registry.py`; this table adds the shared defaults.
 """
 import ml_collections
 from ml_collections import config_dict

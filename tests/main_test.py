@@ -208,7 +208,8 @@ def test_two_processes_on_localhost_train_together(data_dir, tmp_path):
   """jax.distributed with CPU collectives: 2 processes x 1 device, one global batch."""
   port = _free_port()
   procs = [_main(str(tmp_path), data_dir, '--multiprocess', f'--coordinator_address=localhost:{port}',
-                 '--num_processes=2', f'--process_id={i}', wait=False) for i in range(2)]
+                 '--num_processes=2', f'--process_id={i}', '--config.eval.write_predictions=True',
+                 wait=False) for i in range(2)]
   results = [p.communicate(timeout=600) for p in procs]
   for p, (_, err) in zip(procs, results):
     assert p.returncode == 0, err[-3000:]
@@ -216,3 +217,5 @@ def test_two_processes_on_localhost_train_together(data_dir, tmp_path):
   summary = json.load(open(tmp_path / 'metrics.json'))
   assert summary['finished'] and summary['eval']['validation']['count'] == 20
   assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['1', '2']
+  ids = np.load(tmp_path / 'predictions_validation.npz')['ids']  # both processes' videos
+  assert len(ids) == len(set(ids)) == 20
