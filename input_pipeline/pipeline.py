@@ -71,8 +71,8 @@ def tfds_builder(dataset_config, prepare=False):
   prepared = builder.is_prepared()
   have_download = bool(d.manual_dir) and tf.io.gfile.isdir(d.manual_dir)
   if not prepared:
-    others = [c for c in (spec.builder_configs if spec else ()) if c != config_name and tfds.builder(
-        d.tfds_name, data_dir=d.data_dir, config=c).is_prepared()]
+    others = [c for c in (spec.builder_configs if spec else ()) if c != config_name
+              and tfds.builder(d.tfds_name, data_dir=d.data_dir, config=c).is_prepared()]
     if others:
       raise FileNotFoundError(
           f'{d.name}: builder config {config_name} is not prepared under '

@@ -63,3 +63,13 @@ def test_input_pipeline_works_without_jax():
                           text=True, check=False)
   assert result.returncode == 0, result.stderr[-2000:]
   assert result.stdout.strip().endswith('input_pipeline.pipeline')
+
+
+def test_prediction_stores_frames_as_the_configs_builder_config():
+  from configs import base  # pylint: disable=g-import-not-at-top
+  from tps_jax import predict  # pylint: disable=g-import-not-at-top
+  config = base.get_config('ssv2')
+  config.dataset.builder_config = 'res128'
+  assert predict.storage(config) == dict(min_resize=128, fps=None, max_frames=None, quality=90)
+  synthetic = base.get_config('synthetic')  # no builder storage: the input's short side
+  assert predict.storage(synthetic)['min_resize'] == synthetic.input.min_resize == 32
