@@ -21,6 +21,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from input_pipeline import builders
 from input_pipeline import randaugment
 from input_pipeline import readers
 from input_pipeline import registry
@@ -87,8 +88,13 @@ def tfds_builder(dataset_config, prepare=False):
           f'"Preparing the paper\'s data sets": what the manual dir of {d.tfds_name} holds)')
     logging.info('%s: preparing %s in %s', d.name, d.tfds_name, builder.data_dir_root)
   if not prepared or (manual and have_download):  # a prepared one: checked, reused
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=d.manual_dir, try_download_gcs=False))
+    try:
+      builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+          manual_dir=d.manual_dir, try_download_gcs=False))
+    except KeyboardInterrupt:  # main.py reports a BuildError in one line
+      raise builders.BuildError(
+          f'{d.name}: preparing {d.tfds_name} was interrupted (Ctrl-C); the clips encoded '
+          f'so far are kept: run the same command again to resume') from None
   return builder
 
 

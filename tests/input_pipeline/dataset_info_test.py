@@ -56,6 +56,23 @@ def test_other_builder_config_prepared_is_refused_in_one_line(tmp_path):
   assert '\n' not in str(e.value)
 
 
+def test_ctrl_c_while_main_prepares_is_one_line_and_resumable(tmp_path, monkeypatch):
+  config = _custom(tmp_path)
+  put = _common.EncodeCache.put
+
+  def interrupted(cache, key, result):  # Ctrl-C reaches the writer after the 1st clip
+    if cache._entries:  # pylint: disable=protected-access
+      raise KeyboardInterrupt
+    put(cache, key, result)
+
+  monkeypatch.setattr(_common.EncodeCache, 'put', interrupted)
+  with pytest.raises(_common.BuildError, match=r'^custom: preparing custom_videos was '
+                     r'interrupted \(Ctrl-C\); .* run the same command again to resume$'):
+    input_pipeline.get_dataset_info(config)
+  monkeypatch.setattr(_common.EncodeCache, 'put', put)
+  assert input_pipeline.get_dataset_info(config).num_examples == {'train': 2, 'validation': 1}
+
+
 def test_changed_annotation_is_refused_when_main_prepares(tmp_path):
   config = _custom(tmp_path)
   assert input_pipeline.get_dataset_info(config).num_examples['train'] == 2
