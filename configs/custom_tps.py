@@ -1,13 +1,16 @@
-"""TPS fine-tuned on your own videos (the ``custom_videos`` builder: one folder per class).
+"""TPS fine-tuned on your own videos (the ``custom_videos`` builder: annotation files).
 
+    python -m input_pipeline.build --dataset=custom --manual_dir=/data/my_videos \
+        --data_dir=$HOME/tensorflow_datasets
     python main.py --config=configs/custom_tps.py --workdir=$WORKDIR \
-        --config.dataset.manual_dir=/data/my_videos \
+        --config.dataset.data_dir=$HOME/tensorflow_datasets \
         --config.init_from=swin_tiny_patch4_window7_224.pth
 
-``manual_dir`` holds your videos (or frame folders) and one annotation list per split,
-``train.txt`` / ``val.txt`` (``path label`` lines) or ``.csv`` (see
-``input_pipeline/builders/custom``). The SSv2 recipe with a centre crop at test; the
-head is re-initialised for your class count.
+The manual dir holds your videos (or JPEG frame folders) anywhere below it and one
+annotation file per split that lists them with their labels: ``train.txt`` /
+``val.txt`` (``path label`` lines) or ``train.csv`` / ``val.csv`` (``path,label``), and
+optionally ``classes.txt`` (see ``input_pipeline/builders/custom``). The SSv2 recipe
+with a centre crop at test; the head is re-initialised for your class count.
 """
 from configs import base
 

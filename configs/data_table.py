@@ -9,76 +9,46 @@ flip classes 86, 87, 93, 94, 166, 167), and SSv1/SSv2/Diving-48 add RandAugment 
 magnitude 9) and random erasing (p 0.25); validation resizes to 256 and centre-crops 224;
 testing takes 3 crops of 224 of one clip (SSv1/SSv2/Diving-48) or 4 clips (K400).
 Label smoothing (0.1 SSv1/SSv2, 0.02 Diving-48) belongs to the loss, in the train config.
+What differs between data sets (names, builders, splits, flip pairs, input overrides)
+lives in one place, `input_pipeline/registry.py`; this table adds the shared defaults.
 """
 import ml_collections
 from ml_collections import config_dict
 
-# SSv2 classes whose meaning mirrors under a horizontal flip: "... from left to right" /
-# "... from right to left" (pulling 86/87, pushing 93/94) and "Turning the camera left /
-# right while filming something" (166/167). The official SSv1 config uses the same list.
-SS_FLIP_PAIRS = ((86, 87), (93, 94), (166, 167))
-# The synthetic set's mirrored pairs: left<->right motion, clockwise<->counter-clockwise.
-SYNTHETIC_FLIP_PAIRS = ((0, 1), (6, 7))
+from input_pipeline import registry
 
-DATASETS = ('synthetic', 'synthetic_tiny', 'ssv2', 'ssv1', 'k400', 'diving48', 'custom',
-            'tfrecord')
-
-
-def _flat(pairs):
-  return tuple(sorted(k for pair in pairs for k in pair))
+# Kept for callers of the table; the values live in input_pipeline.registry.
+SS_FLIP_PAIRS = registry.SS_FLIP_PAIRS
+SYNTHETIC_FLIP_PAIRS = registry.SYNTHETIC_FLIP_PAIRS
+DATASETS = tuple(registry.SPECS)
 
 
 def dataset_config(name: str) -> ml_collections.ConfigDict:
   """The `dataset` section: where the clips are and how records are handled."""
-  _check(name)
+  spec = _spec(name)
   d = ml_collections.ConfigDict()
   d.name = name
-  d.format = 'tfds'                # tfds | tfrecord (a directory with manifest.json)
-  d.tfds_name = ''                 # TFDS registered name
-  d.builder_config = config_dict.placeholder(str)  # TFDS builder config name
-  d.builder_module = ''            # module whose import registers the builder
+  d.format = spec.format           # tfds | tfrecord (a directory with manifest.json)
+  d.tfds_name = spec.tfds_name     # TFDS registered name
+  # TFDS builder config name (res256: short side 256; res128: 128).
+  d.builder_config = config_dict.placeholder(str)
+  d.builder_config = spec.default_builder_config
+  d.builder_module = spec.builder_module  # module whose import registers the builder
   d.data_dir = config_dict.placeholder(str)  # TFDS data dir (None: TFDS default) or TFRecord dir
   d.manual_dir = config_dict.placeholder(str)  # the raw download, for builders that need one
-  d.splits = ml_collections.ConfigDict(dict(train='train', eval='validation', test='validation'))
+  d.splits = ml_collections.ConfigDict(dict(spec.splits))
   d.skip_corrupt = False           # bad records: False -> one-line error, True -> counted skip
-  d.flip_pairs = ()                # (a, b): labels that swap under a horizontal flip
-  d.no_flip_classes = ()           # never flipped in flip_mode 'no_flip_classes'
-  if name in ('synthetic', 'synthetic_tiny'):
-    d.tfds_name = 'reversal_pairs'
-    d.builder_config = 'small' if name == 'synthetic' else 'tiny'
-    d.builder_module = 'input_pipeline.synthetic'
-    d.splits.test = 'test'
-    d.flip_pairs = SYNTHETIC_FLIP_PAIRS
-    d.no_flip_classes = _flat(SYNTHETIC_FLIP_PAIRS)
-  elif name in ('ssv2', 'ssv1'):
-    d.tfds_name = {'ssv2': 'something_something_v2', 'ssv1': 'something_something_v1'}[name]
-    d.builder_config = 'res256'
-    d.builder_module = f'input_pipeline.builders.{name}'
-    d.flip_pairs = SS_FLIP_PAIRS
-    d.no_flip_classes = _flat(SS_FLIP_PAIRS)
-  elif name == 'k400':
-    d.tfds_name = 'kinetics400'
-    d.builder_config = 'res256'
-    d.builder_module = 'input_pipeline.builders.kinetics400'
-  elif name == 'diving48':
-    d.tfds_name = 'diving48'
-    d.builder_config = 'res256'
-    d.builder_module = 'input_pipeline.builders.diving48'
-    d.splits.eval = d.splits.test = 'test'
-  elif name == 'custom':
-    d.tfds_name = 'custom_videos'
-    d.builder_config = 'res256'
-    d.builder_module = 'input_pipeline.builders.custom'
-    d.splits.test = 'test'
-  elif name == 'tfrecord':
-    d.format = 'tfrecord'
-    d.splits.test = 'test'
+  # Preparing from manual_dir: False -> a missing/unreadable video stops with one line,
+  # True -> skipped, counted and listed in skipped_<split>.txt of the prepared data.
+  d.skip_unreadable = False
+  d.flip_pairs = spec.flip_pairs   # (a, b): labels that swap under a horizontal flip
+  d.no_flip_classes = spec.no_flip_classes  # never flipped in flip_mode 'no_flip_classes'
   return d
 
 
 def input_config(name: str) -> ml_collections.ConfigDict:
   """The `input` section: sampling, augmentation and tf.data settings."""
-  _check(name)
+  _spec(name)
   c = ml_collections.ConfigDict()
   # Sampling.
   c.num_frames = 32                # frames per clip
@@ -102,7 +72,7 @@ def input_config(name: str) -> ml_collections.ConfigDict:
   c.random_erasing_mode = 'const'  # const (0 after normalisation) | pixel (N(0, 1) noise)
   c.mean = (123.675, 116.28, 103.53)  # ImageNet, in [0, 255]
   c.std = (58.395, 57.12, 57.375)
-  # On-device batch mixing (input_pipeline.mixing); 0 disables each.
+  # On-device batch mixing (tps_jax.mixing); 0 disables each.
   c.mixup_alpha = 0.0
   c.cutmix_alpha = 0.0
   c.mix_prob = 1.0                 # probability of mixing a batch at all
@@ -113,34 +83,12 @@ def input_config(name: str) -> ml_collections.ConfigDict:
   c.num_parallel_calls = -1        # -1: AUTOTUNE
   c.num_threads = 0                # tf.data thread pool size; 0: TF's default (all cores)
   c.prefetch = 2                   # batches
-  if name in ('ssv2', 'ssv1', 'diving48'):
-    c.randaugment_num_ops = 2
-    c.random_erasing_prob = 0.25
-  elif name == 'k400':
-    c.sampling = 'dense'
-    c.test_num_clips = 4
-  elif name in ('custom', 'tfrecord'):
-    c.test_num_crops = 1
-  elif name in ('synthetic', 'synthetic_tiny'):
-    # The CPU demo: 8 of 32 frames at 32 px (from 64), whole frames, no flips: in its
-    # 2000 steps it learns fastest without augmentation (measured: crops and label-swapping
-    # flips left the rotation pair at chance; train and validation accuracy stay close
-    # without them). Tiny (tests): 8 frames at 28 px with crops and label-swapping flips
-    # (left<->right and clockwise<->counter-clockwise swap under a horizontal flip).
-    tiny = name == 'synthetic_tiny'
-    c.num_frames = 8
-    c.image_size = c.eval_image_size = 28 if tiny else 32
-    c.min_resize = 32
-    c.test_num_crops = 1
-    c.random_resized_crop = tiny
-    c.crop_scale = (0.6, 1.0)
-    c.flip_mode = 'swap_labels' if tiny else 'off'
-    c.shuffle_buffer = 16 if tiny else 4096
-    c.cycle_length = 2 if tiny else 4
-    c.num_parallel_calls = 2 if tiny else -1
+  c.update(_spec(name).input)
   return c
 
 
-def _check(name):
-  if name not in DATASETS:
-    raise ValueError(f'unknown data set {name!r}; valid names: {", ".join(DATASETS)}')
+def _spec(name):
+  try:
+    return registry.SPECS[name]
+  except KeyError:
+    raise ValueError(f'unknown data set {name!r}; valid names: {", ".join(DATASETS)}') from None

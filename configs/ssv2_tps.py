@@ -1,8 +1,14 @@
 """TPS on Something-Something V2, the official recipe (swin_tiny_2D_patch244_tps_sthv2_1k).
 
-    python -m input_pipeline.build --config=configs/ssv2_tps.py --config.dataset.manual_dir=/data/ssv2
+    python -m input_pipeline.build --dataset=ssv2 --manual_dir=/data/ssv2 \
+        --data_dir=$HOME/tensorflow_datasets
     python main.py --config=configs/ssv2_tps.py --workdir=$WORKDIR \
-        --config.dataset.manual_dir=/data/ssv2 --config.init_from=$PRETRAINED
+        --config.dataset.data_dir=$HOME/tensorflow_datasets --config.init_from=$PRETRAINED
+
+The build (once, hours for the 220k videos; a stopped build resumes) reads the release
+as downloaded: ``20bn-something-something-v2/<id>.webm`` and the
+``something-something-v2-{labels,train,validation}.json`` files. ``main.py`` can also
+prepare it itself when given ``--config.dataset.manual_dir=/data/ssv2``.
 
 Model size after the colon: ``configs/ssv2_tps.py:base`` (tiny | small | base | large).
 ``$PRETRAINED``: a Kinetics-400 TPS / Video Swin checkpoint (as the paper) or an ImageNet

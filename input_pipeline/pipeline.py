@@ -21,8 +21,10 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from input_pipeline import builders
 from input_pipeline import randaugment
 from input_pipeline import readers
+from input_pipeline import registry
 from input_pipeline import sampling
 from input_pipeline import transforms
 
@@ -48,39 +50,71 @@ class DatasetInfo:
   no_flip_classes: tuple[int, ...]
 
 
-def _tfds_builder(dataset_config):
-  """The data set's TFDS builder, prepared first if needed (the synthetic set: generated)."""
+def tfds_builder(dataset_config, prepare=False):
+  """The data set's TFDS builder; with ``prepare``, prepared first if needed.
+
+  Preparing (the synthetic set: generated; a download: built from
+  ``config.dataset.manual_dir``, honouring ``config.dataset.skip_unreadable``) refuses
+  with one line when another builder config of the data set is prepared in the data dir
+  (res128 instead of res256: a multi-hour build that was probably not meant), and when
+  the prepared data was built from other inputs than the manual dir holds now.
+  """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   d = dataset_config
+  spec = registry.SPECS.get(d.name)
+  manual = spec.manual if spec else False  # from a download: skip_unreadable applies
   importlib.import_module(d.builder_module)  # registers the builder
-  builder = tfds.builder(d.tfds_name, data_dir=d.data_dir, config=d.builder_config)
-  if not builder.is_prepared():
-    if builder.MANUAL_DOWNLOAD_INSTRUCTIONS and not (
-        d.manual_dir and tf.io.gfile.isdir(d.manual_dir)):
+  builder = tfds.builder(d.tfds_name, data_dir=d.data_dir, config=d.builder_config,
+                         **({'skip_unreadable': d.skip_unreadable} if manual else {}))
+  if not prepare:
+    return builder
+  config_name = builder.builder_config.name if builder.builder_config else None
+  prepared = builder.is_prepared()
+  have_download = bool(d.manual_dir) and tf.io.gfile.isdir(d.manual_dir)
+  if not prepared:
+    others = [c for c in (spec.builder_configs if spec else ()) if c != config_name
+              and tfds.builder(d.tfds_name, data_dir=d.data_dir, config=c).is_prepared()]
+    if others:
+      raise FileNotFoundError(
+          f'{d.name}: builder config {config_name} is not prepared under '
+          f'{builder.data_dir_root} but {", ".join(others)} is: set '
+          f'config.dataset.builder_config={others[0]} (and the input sizes to match), or '
+          f'build {config_name} first (python -m input_pipeline.build --dataset={d.name} '
+          f'--manual_dir=... --data_dir={builder.data_dir_root} --config={config_name})')
+    if manual and not have_download:
       raise FileNotFoundError(
           f'{d.name}: not prepared under {builder.data_dir_root} and '
           f'config.dataset.manual_dir={d.manual_dir!r} is not a directory (README, '
           f'"Preparing the paper\'s data sets": what the manual dir of {d.tfds_name} holds)')
     logging.info('%s: preparing %s in %s', d.name, d.tfds_name, builder.data_dir_root)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=d.manual_dir, try_download_gcs=False))
+  if not prepared or (manual and have_download):  # a prepared one: checked, reused
+    try:
+      builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+          manual_dir=d.manual_dir, try_download_gcs=False))
+    except KeyboardInterrupt:  # main.py reports a BuildError in one line
+      raise builders.BuildError(
+          f'{d.name}: preparing {d.tfds_name} was interrupted (Ctrl-C); the clips encoded '
+          f'so far are kept: run the same command again to resume') from None
   return builder
 
 
 def _source(config, split) -> readers.Source:
   d = config.dataset
   if d.format == 'tfds':
-    return readers.tfds_source(_tfds_builder(d), split, d.name)
+    return readers.tfds_source(tfds_builder(d), split, d.name)
   if d.format == 'tfrecord':
     return readers.tfrecord_source(d.data_dir, split, d.name)
   raise ValueError(f"config.dataset.format={d.format!r} is not one of ['tfds', 'tfrecord']")
 
 
 def get_dataset_info(config) -> DatasetInfo:
-  """Describes `config.dataset`, preparing it first if needed (synthetic: generated)."""
+  """Describes `config.dataset`, preparing it first if needed (see `tfds_builder`).
+
+  Call it once per run and pass the result to the iterators.
+  """
   d = config.dataset
   if d.format == 'tfds':
-    builder = _tfds_builder(d)
+    builder = tfds_builder(d, prepare=True)
     class_names = list(builder.info.features['label'].names)
     num_examples = {s: builder.info.splits[s].num_examples for s in builder.info.splits}
   else:
@@ -161,9 +195,10 @@ def num_test_views(input_config) -> int:
 
 
 def preprocess_eval(element, input_config):
-  """One test clip as its views: {'video': (V, T, S, S, 3), 'label', 'mask': True}.
+  """One test clip as its views: {'video': (V, T, S, S, 3), 'label', 'id', 'mask': True}.
 
-  V = test_num_clips temporal clips x test_num_crops spatial crops, clip-major.
+  V = test_num_clips temporal clips x test_num_crops spatial crops, clip-major; 'id' is
+  the record's video id ('' when the element has none).
   """
   c = input_config
   frames = element['frames']
@@ -179,6 +214,7 @@ def preprocess_eval(element, input_config):
   video = tf.ensure_shape(video, [num_test_views(c), t, c.eval_image_size,
                                   c.eval_image_size, 3])
   return {'video': video, 'label': tf.cast(element['label'], tf.int32),
+          'id': element['id'] if 'id' in element else tf.constant(''),
           'mask': tf.constant(True)}
 
 
@@ -197,14 +233,14 @@ def _parallel(input_config):
 
 
 def train_dataset(config, *, start_step: int = 0, process_index: int = 0,
-                  process_count: int = 1):
+                  process_count: int = 1, info: DatasetInfo | None = None):
   """The infinite, resumable training tf.data pipeline of one process.
 
   Returns:
     (dataset of {'video', 'label'} batches, readers.BadRecords of this pipeline).
   """
   c = config.input
-  info = get_dataset_info(config)
+  info = info or get_dataset_info(config)
   source = _source(config, config.dataset.splits.train)
   local_batch = _local_batch(config.batch_size, process_count, 'batch_size')
   ranges = readers.process_ranges(source.shards, process_index, process_count)
@@ -243,17 +279,18 @@ def train_dataset(config, *, start_step: int = 0, process_index: int = 0,
   return ds.with_options(_options(c)), bad
 
 
-def eval_dataset(config, split: str, *, process_index: int = 0, process_count: int = 1):
+def eval_dataset(config, split: str, *, process_index: int = 0, process_count: int = 1,
+                 info: DatasetInfo | None = None):
   """The finite eval pipeline of one process, padded to whole batches.
 
   Every process yields the same number of batches (that of the process with the most
   records); padding elements have mask False.
 
   Returns:
-    (dataset of {'video', 'label', 'mask'} batches, readers.BadRecords, batches).
+    (dataset of {'video', 'label', 'id', 'mask'} batches, readers.BadRecords, batches).
   """
   c = config.input
-  info = get_dataset_info(config)
+  info = info or get_dataset_info(config)
   source = _source(config, split)
   local_batch = _local_batch(config.eval_batch_size, process_count, 'eval_batch_size')
   counts = [sum(t for _, _, t in readers.process_ranges(source.shards, p, process_count))
@@ -263,7 +300,7 @@ def eval_dataset(config, split: str, *, process_index: int = 0, process_count: i
   views = num_test_views(c)
   padding = {
       'video': tf.zeros([views, c.num_frames, c.eval_image_size, c.eval_image_size, 3]),
-      'label': tf.constant(0, tf.int32), 'mask': tf.constant(False)}
+      'label': tf.constant(0, tf.int32), 'id': tf.constant(''), 'mask': tf.constant(False)}
   pad = tf.data.Dataset.from_tensors(padding).repeat()
   bad = readers.BadRecords(source.name, split, config.dataset.skip_corrupt)
   if ranges:
@@ -291,25 +328,25 @@ def _numpy_batches(ds, bad: readers.BadRecords):
 
 
 def create_train_iterator(config, *, start_step: int = 0, process_index: int = 0,
-                          process_count: int = 1):
+                          process_count: int = 1, info: DatasetInfo | None = None):
   """Infinite iterator of {'video': float32 (B, T, H, W, 3), 'label': int32 (B,)}.
 
   B = config.batch_size // process_count. Resumable: with the same config and seed,
   the batches from `start_step=k` are batches k, k+1, ... of a run from step 0.
   """
   ds, bad = train_dataset(config, start_step=start_step, process_index=process_index,
-                          process_count=process_count)
+                          process_count=process_count, info=info)
   return _numpy_batches(ds, bad)
 
 
 def create_eval_iterator(config, split: str, *, process_index: int = 0,
-                         process_count: int = 1):
-  """Finite iterator of {'video': (B, V, T, H, W, 3), 'label': (B,), 'mask': (B,)}.
+                         process_count: int = 1, info: DatasetInfo | None = None):
+  """Finite iterator of {'video': (B, V, T, H, W, 3), 'label', 'id' (bytes), 'mask': (B,)}.
 
   B = config.eval_batch_size // process_count, V = test_num_clips * test_num_crops.
   Over all processes every example of `split` appears exactly once with mask True; the
   last batches are padded (mask False) so that all processes yield as many batches.
   """
   ds, bad, _ = eval_dataset(config, split, process_index=process_index,
-                            process_count=process_count)
+                            process_count=process_count, info=info)
   return _numpy_batches(ds, bad)

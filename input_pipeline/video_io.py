@@ -49,7 +49,8 @@ def read_video(path, *, fps=None, max_frames=None, min_resize=None, threads=0):
     (T, H, W, 3) uint8 RGB frames, T >= 1.
 
   Raises:
-    VideoReadError: missing, empty, undecodable, or without any video frame.
+    VideoReadError: missing, empty, undecodable, without any video frame, or
+      truncated (see :func:`check_complete`).
   """
   path = os.fspath(path)
   if not os.path.isfile(path):
@@ -64,15 +65,69 @@ def read_video(path, *, fps=None, max_frames=None, min_resize=None, threads=0):
       stream = container.streams.video[0]
       stream.thread_type = 'AUTO'
       stream.thread_count = threads
-      for image in _resample(container.decode(stream), fps):
+      decoded = _Counted(container.decode(stream))
+      for image in _resample(decoded, fps):
         frames.append(_to_rgb(image, min_resize))
         if max_frames is not None and len(frames) >= max_frames:
           break
+      else:  # read to the end: did the file end where its header says?
+        if frames:
+          check_complete(path, container, stream, decoded)
   except av.error.FFmpegError as e:
     raise VideoReadError(f'cannot decode video {path}: {_one_line(e)}') from e
   if not frames:
     raise VideoReadError(f'no frames decoded from video {path}')
   return np.stack(frames)
+
+
+class _Counted:
+  """Iterates decoded frames, remembering how many and the times of the first and last."""
+
+  def __init__(self, frames):
+    self._frames = frames
+    self.count, self.first, self.last = 0, None, None
+
+  def __iter__(self):
+    for frame in self._frames:
+      self.count += 1
+      if frame.time is not None:
+        self.first = frame.time if self.first is None else self.first
+        self.last = frame.time
+      yield frame
+
+
+# A file is truncated when more than this fraction (and more than 2 frames) of what its
+# header announces is missing; real files differ from their headers by a frame or two.
+TRUNCATED_FRACTION = 0.1
+
+
+def check_complete(path, container, stream, decoded):
+  """Raises VideoReadError when fewer frames were decoded than the container announces.
+
+  A video cut short (an interrupted download or copy) still decodes, up to where it was
+  cut: a webm cut to half its bytes gives 23 of its 48 frames without any FFmpeg error.
+  The announced length is the stream's frame count (mp4, avi) or, when the container
+  has none (webm, mkv), its duration (the video stream's, else the container's).
+  """
+  rate = float(stream.average_rate or stream.guessed_rate or 0) or None
+  if stream.frames and stream.frames > 0:
+    missing = stream.frames - decoded.count
+    if missing > max(2, TRUNCATED_FRACTION * stream.frames):
+      raise VideoReadError(f'truncated video {path}: decoded {decoded.count} of the '
+                           f'{stream.frames} frames its header announces')
+    return
+  if stream.duration and stream.time_base:
+    expected = float(stream.duration * stream.time_base)
+  elif container.duration:
+    expected = container.duration / av.time_base
+  else:
+    return
+  if decoded.first is None or rate is None:
+    return
+  got = decoded.last - decoded.first + 1 / rate
+  if expected - got > max(2 / rate, TRUNCATED_FRACTION * expected):
+    raise VideoReadError(f'truncated video {path}: decoded {got:.2f} s ({decoded.count} '
+                         f'frames) of the {expected:.2f} s its header announces')
 
 
 def _resample(decoded, fps):

@@ -59,3 +59,34 @@ def test_report_writes_json_confusion_and_predictions(tmp_path):
   assert rows[1] == ['a', '2', '0.5000', '1', '1']
   preds = np.load(tmp_path / 'predictions_validation.npz')
   assert preds['logits'].shape == (3, 2) and list(preds['labels']) == [0, 1, 0]
+
+
+def test_predictions_keep_the_video_ids_of_unmasked_examples(tmp_path):
+  acc = evaluation.Accumulator(num_classes=2, keep_predictions=True)
+  acc.update(_onehot_probs([0, 1, 1], 2), np.array([0, 1, 0]), np.array([True, True, False]),
+             ids=np.array([b'v/1.webm', 'v/\u00e9t\u00e9.mp4'.encode(), b''], object))
+  evaluation.write_report(str(tmp_path), 'validation', acc, ['a', 'b'], step=1)
+  preds = np.load(tmp_path / 'predictions_validation.npz')
+  assert preds['ids'].tolist() == ['v/1.webm', 'v/\u00e9t\u00e9.mp4']
+  assert preds['probs'].shape == (2, 2)
+
+
+def test_ids_cross_processes_as_fixed_width_bytes():
+  ids = np.array([b'12345', 'caf\u00e9'.encode(), b''], object)
+  encoded = evaluation.encode_ids(ids)
+  assert encoded.shape == (3, 256) and encoded.dtype == np.uint8
+  assert evaluation.decode_ids(encoded).tolist() == ids.tolist()
+  with pytest.raises(ValueError, match='video id longer than 256 bytes'):
+    evaluation.encode_ids([b'x' * 257])
+
+
+def test_classes_without_examples_are_absent_not_zero(tmp_path):
+  acc = evaluation.Accumulator(num_classes=3)
+  acc.update(_onehot_probs([0, 1], 3), np.array([0, 0]), np.ones(2, bool))
+  report = evaluation.write_report(str(tmp_path), 'validation', acc, ['a', 'b', 'c'], step=1)
+  written = json.load(open(tmp_path / 'eval_validation.json'))
+  assert written['per_class_accuracy'] == {'a': 0.5, 'b': None, 'c': None}
+  assert written['absent_classes'] == report['absent_classes'] == ['b', 'c']
+  assert written['mean_class_accuracy'] == 0.5
+  rows = list(csv.reader(open(tmp_path / 'confusion_validation.csv')))
+  assert [r[2] for r in rows[1:]] == ['0.5000', '', '']

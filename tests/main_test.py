@@ -186,13 +186,15 @@ def test_evaluate_official_checkpoint_reproduces_the_model_logits(data_dir, tmp_
   config.model.embed_dim, config.model.depths, config.model.num_heads = 16, (2, 2, 2), (1, 2, 4)
   config.dataset.data_dir = data_dir
   model, variables = convert.load_official(FIXTURE, config.model)
-  logits, labels = [], []
+  logits, labels, ids = [], [], []
   for batch in input_pipeline.create_eval_iterator(config, 'validation'):
     views = batch['video']
     out = model.apply(variables, views.reshape((-1,) + views.shape[2:]), train=False)[0]
     logits.append(np.asarray(out).reshape(views.shape[0], views.shape[1], -1).mean(1)[batch['mask']])
     labels.append(batch['label'][batch['mask']])
+    ids += [i.decode() for i in batch['id'][batch['mask']]]
   np.testing.assert_array_equal(written['labels'], np.concatenate(labels))
+  assert written['ids'].tolist() == ids and len(set(ids)) == len(ids)  # which video is which
   np.testing.assert_allclose(written['logits'], np.concatenate(logits), atol=1e-5, rtol=1e-5)
 
 
@@ -206,7 +208,8 @@ def test_two_processes_on_localhost_train_together(data_dir, tmp_path):
   """jax.distributed with CPU collectives: 2 processes x 1 device, one global batch."""
   port = _free_port()
   procs = [_main(str(tmp_path), data_dir, '--multiprocess', f'--coordinator_address=localhost:{port}',
-                 '--num_processes=2', f'--process_id={i}', wait=False) for i in range(2)]
+                 '--num_processes=2', f'--process_id={i}', '--config.eval.write_predictions=True',
+                 wait=False) for i in range(2)]
   results = [p.communicate(timeout=600) for p in procs]
   for p, (_, err) in zip(procs, results):
     assert p.returncode == 0, err[-3000:]
@@ -214,3 +217,5 @@ def test_two_processes_on_localhost_train_together(data_dir, tmp_path):
   summary = json.load(open(tmp_path / 'metrics.json'))
   assert summary['finished'] and summary['eval']['validation']['count'] == 20
   assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['1', '2']
+  ids = np.load(tmp_path / 'predictions_validation.npz')['ids']  # both processes' videos
+  assert len(ids) == len(set(ids)) == 20

@@ -28,11 +28,14 @@ class Accumulator:
     self.top5_correct = 0
     self.nll_sum = 0.0
     self.keep_predictions = keep_predictions
-    self._logits, self._probs, self._labels = [], [], []
+    self._logits, self._probs, self._labels, self._ids = [], [], [], []
 
   def update(self, probs: np.ndarray, labels: np.ndarray, mask: np.ndarray,
-             logits: Optional[np.ndarray] = None) -> None:
-    """Adds a batch: ``probs`` (B, K) view-averaged softmax, ``labels`` (B,), ``mask`` (B,)."""
+             logits: Optional[np.ndarray] = None, ids: Optional[np.ndarray] = None) -> None:
+    """Adds a batch: ``probs`` (B, K) view-averaged softmax, ``labels`` (B,), ``mask`` (B,).
+
+    ``ids`` (B,): the videos' ids (bytes or str), kept with the predictions.
+    """
     mask = np.asarray(mask, bool)
     probs, labels = np.asarray(probs, np.float64)[mask], np.asarray(labels)[mask]
     if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
@@ -47,6 +50,9 @@ class Accumulator:
       self._labels.append(labels)
       if logits is not None:
         self._logits.append(np.asarray(logits, np.float32)[mask])
+      if ids is not None:
+        self._ids.extend(i.decode() if isinstance(i, bytes) else str(i)
+                         for i in np.asarray(ids, object)[mask])
 
   @property
   def count(self) -> int:
@@ -70,32 +76,69 @@ class Accumulator:
     totals = self.confusion.sum(1)
     return np.diag(self.confusion) / np.maximum(totals, 1)
 
+  def absent_classes(self) -> np.ndarray:
+    """Indices of the classes without any evaluated example (no accuracy to report)."""
+    return np.flatnonzero(self.confusion.sum(1) == 0)
+
   def predictions(self) -> Dict[str, np.ndarray]:
-    """Every kept video's ``probs``, ``labels`` (and ``logits``), in evaluation order."""
+    """Every kept video's ``probs``, ``labels`` (``logits``, ``ids``), in evaluation order."""
     out = {'probs': np.concatenate(self._probs), 'labels': np.concatenate(self._labels)}
     if self._logits:
       out['logits'] = np.concatenate(self._logits)
+    if self._ids:
+      out['ids'] = np.array(self._ids, dtype=str)
     return out
 
 
+# Video ids cross processes as fixed-width bytes (ids are at most this long in UTF-8).
+_ID_BYTES = 256
+
+
+def encode_ids(ids) -> np.ndarray:
+  """(B,) ids (bytes or str) -> (B, 256) uint8, zero-padded; longer ids are refused."""
+  out = np.zeros((len(ids), _ID_BYTES), np.uint8)
+  for row, i in zip(out, ids):
+    data = i if isinstance(i, bytes) else str(i).encode()
+    if len(data) > _ID_BYTES:
+      raise ValueError(f'video id longer than {_ID_BYTES} bytes: {data[:60]!r}...')
+    row[:len(data)] = np.frombuffer(data, np.uint8)
+  return out
+
+
+def decode_ids(encoded: np.ndarray) -> np.ndarray:
+  """Inverse of :func:`encode_ids`: (B, 256) uint8 -> (B,) bytes."""
+  return np.array([bytes(row).rstrip(b'\0') for row in np.asarray(encoded, np.uint8)],
+                  dtype=object)
+
+
 def write_confusion(path: str, confusion: np.ndarray, class_names: Sequence[str]) -> None:
-  """CSV: one row per true class (name, count, accuracy, then counts per predicted class)."""
+  """CSV: one row per true class (name, count, accuracy, then counts per predicted class).
+
+  The accuracy of a class without examples is empty, not 0.
+  """
   with open(path, 'w', newline='') as f:
     w = csv.writer(f)
     w.writerow(['true \\ predicted', 'count', 'accuracy'] + list(class_names))
     for i, name in enumerate(class_names):
       total = int(confusion[i].sum())
-      w.writerow([name, total, f'{confusion[i, i] / max(total, 1):.4f}']
+      w.writerow([name, total, f'{confusion[i, i] / total:.4f}' if total else '']
                  + [int(v) for v in confusion[i]])
 
 
 def write_report(workdir: str, split: str, acc: Accumulator, class_names: Sequence[str],
                  step: int, extra: Optional[Dict] = None) -> Dict:
-  """Writes ``eval_<split>.json`` (metrics + per-class accuracy) and ``confusion_<split>.csv``."""
+  """Writes ``eval_<split>.json`` (metrics + per-class accuracy) and ``confusion_<split>.csv``.
+
+  Classes without examples in the split get accuracy null and are listed in
+  ``absent_classes`` (a class absent from validation is not a class the model fails).
+  """
   metrics = acc.result()
   per_class = acc.per_class_accuracy()
+  absent = set(acc.absent_classes().tolist())
   report = dict(split=split, step=int(step), **metrics,
-                per_class_accuracy={n: float(a) for n, a in zip(class_names, per_class)},
+                per_class_accuracy={n: None if i in absent else float(a)
+                                    for i, (n, a) in enumerate(zip(class_names, per_class))},
+                absent_classes=[class_names[i] for i in sorted(absent)],
                 **(extra or {}))
   with open(os.path.join(workdir, f'eval_{split}.json'), 'w') as f:
     json.dump(report, f, indent=1)

@@ -29,7 +29,6 @@ import collections
 import concurrent.futures
 import dataclasses
 import functools
-import importlib
 import json
 import os
 import sys
@@ -43,9 +42,9 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
-from input_pipeline import builders
 from input_pipeline import features
 from input_pipeline import pipeline
+from input_pipeline import registry
 from input_pipeline import sampling
 from input_pipeline import video_io
 from tps_jax import checkpoints
@@ -90,12 +89,12 @@ def storage(config) -> Dict[str, Optional[float]]:
   ``config.input.min_resize``, every frame, quality 90.
   """
   d = config.dataset
-  if d.format == 'tfds' and d.tfds_name in builders.BUILDERS:
-    configs = builders.builder_class(d.tfds_name).BUILDER_CONFIGS
-    c = {c.name: c for c in configs}.get(d.builder_config or configs[0].name)
+  spec = registry.SPECS.get(d.name)
+  if d.format == 'tfds' and spec is not None and spec.manual:
+    c = registry.VIDEO_STORAGE.get(d.builder_config or spec.default_builder_config)
     if c is not None:
-      return dict(min_resize=c.min_resize, fps=c.fps, max_frames=c.max_frames,
-                  quality=c.jpeg_quality)
+      return dict(min_resize=c['min_resize'], fps=c['fps'], max_frames=c['max_frames'],
+                  quality=c['jpeg_quality'])
   return dict(min_resize=config.input.min_resize, fps=None, max_frames=None, quality=90)
 
 
@@ -129,9 +128,7 @@ def dataset_class_names(config) -> Optional[List[str]]:
   if d.format == 'tfrecord':
     ok = d.data_dir and os.path.isfile(os.path.join(d.data_dir, features.MANIFEST))
     return list(features.read_manifest(d.data_dir)['class_names']) if ok else None
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  importlib.import_module(d.builder_module)  # registers the builder
-  builder = tfds.builder(d.tfds_name, data_dir=d.data_dir, config=d.builder_config)
+  builder = pipeline.tfds_builder(d)
   return list(builder.info.features['label'].names) if builder.is_prepared() else None
 
 
@@ -140,7 +137,10 @@ def class_names(config, num_classes: int, labels: Optional[str] = None) -> List[
   if labels:
     names, source = read_labels(labels), f'--labels={labels}'
   else:
-    names, source = dataset_class_names(config), f'data set {config.dataset.name}'
+    spec = registry.SPECS.get(config.dataset.name)
+    source = f'data set {config.dataset.name}' + (
+        f' (class names from {spec.class_names_from})' if spec else '')
+    names = dataset_class_names(config)
     if names is None:
       return [str(i) for i in range(num_classes)]
   if len(names) != num_classes:

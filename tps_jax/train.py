@@ -24,9 +24,9 @@ import numpy as np
 import optax
 
 import input_pipeline
-from input_pipeline import mixing
 from tps_jax import checkpoints
 from tps_jax import evaluation
+from tps_jax import mixing
 from tps_jax import models
 from tps_jax import optim
 from tps_jax import reporting
@@ -228,9 +228,13 @@ def evaluate_split(p_eval, state, config, mesh, info, split: str, *,
   pi, pc = sharding.process_split()
   acc = evaluation.Accumulator(info.num_classes, keep_predictions)
   for batch in input_pipeline.create_eval_iterator(config, split, process_index=pi,
-                                                   process_count=pc):
+                                                   process_count=pc, info=info):
+    ids = batch.pop('id')  # strings stay on the host
     out = sharding.global_to_host(p_eval(state, sharding.host_to_global(batch, mesh)))
-    acc.update(out['probs'], out['label'], out['mask'], out['logits'])
+    if keep_predictions and pc > 1:  # the global batch's ids, in the order of `out`
+      ids = evaluation.decode_ids(sharding.global_to_host(
+          sharding.host_to_global(evaluation.encode_ids(ids), mesh)))
+    acc.update(out['probs'], out['label'], out['mask'], out['logits'], ids=ids)
   return acc
 
 
@@ -365,7 +369,7 @@ def _train(run: '_Run', evaluate_during: bool) -> Dict:
 
   pi, pc = sharding.process_split()
   it = input_pipeline.create_train_iterator(config, start_step=start, process_index=pi,
-                                            process_count=pc)
+                                            process_count=pc, info=run.info)
   hooks = [periodic_actions.ReportProgress(num_train_steps=run.num_train_steps,
                                            writer=run.writer.writer,
                                            every_steps=config.log_every_steps)]

@@ -3,17 +3,14 @@
 ``get_builder('something_something_v2', data_dir=..., config='res128')`` imports the
 right package and returns ``tfds.builder(...)``. Every builder reads a manual directory
 (nothing is downloaded) and writes the clip format of ``input_pipeline.features``.
+Which package defines which TFDS name is ``input_pipeline.registry``'s to say.
 """
 import importlib
 
-# TFDS name -> package that defines it.
-BUILDERS = {
-    'something_something_v2': 'input_pipeline.builders.ssv2',
-    'something_something_v1': 'input_pipeline.builders.ssv1',
-    'kinetics400': 'input_pipeline.builders.kinetics400',
-    'diving48': 'input_pipeline.builders.diving48',
-    'custom_videos': 'input_pipeline.builders.custom',
-}
+from input_pipeline import registry
+
+# TFDS name -> package that defines it (the registry's data sets built from a download).
+BUILDERS = {s.tfds_name: s.builder_module for s in registry.buildable().values()}
 
 
 class BuildError(ValueError):
@@ -21,14 +18,16 @@ class BuildError(ValueError):
 
 
 def builder_class(name):
-  """Imports and returns the builder class registered as ``name``."""
+  """Imports and returns the builder class of ``name`` (TFDS name or registry name)."""
   if name not in BUILDERS:
-    raise ValueError(f'unknown data set {name!r}; valid names: {", ".join(BUILDERS)}')
+    name = registry.get(name).tfds_name
+    if name not in BUILDERS:
+      raise ValueError(f'{name!r} is not built from a download; valid names: '
+                       f'{", ".join(BUILDERS)}')
   return importlib.import_module(BUILDERS[name]).Builder
 
 
 def get_builder(name, **kwargs):
   """``tfds.builder(name, **kwargs)`` after registering ``name`` (see ``BUILDERS``)."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  builder_class(name)
-  return tfds.builder(name, **kwargs)
+  return tfds.builder(builder_class(name).name, **kwargs)

@@ -16,6 +16,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from input_pipeline import registry
+
 # Pairs (2k, 2k+1): the odd class is the time reversal of the even one.
 CLASS_NAMES = (
     'moving_left_to_right', 'moving_right_to_left',
@@ -24,8 +26,9 @@ CLASS_NAMES = (
     'rotating_clockwise', 'rotating_counterclockwise',
     'appearing', 'disappearing',
 )
-# Classes that swap under a horizontal flip (all others are flip-invariant).
-FLIP_PAIRS = ((0, 1), (6, 7))
+# Classes that swap under a horizontal flip (all others are flip-invariant); the
+# registry's, which the configs read too.
+FLIP_PAIRS = registry.SYNTHETIC_FLIP_PAIRS
 _MOTIONS = ('horizontal', 'vertical', 'scale', 'rotation', 'appearance')
 _SHAPES = ('disk', 'square', 'triangle', 'arrow', 'ell', 'bar_knob')
 # Shapes whose orientation is unambiguous (rotation classes draw from these).

@@ -79,11 +79,13 @@ _BAD_INPUT = {
         r'^custom_videos train: train.txt:2: cannot decode video .*videos/b.avi'),
     'zero_length_video': (
         {'videos/c.webm': '', 'train.csv': 'path,label\nvideos/a.mp4,x\nvideos/c.webm,y\n'},
-        r'^custom_videos train: train.csv:3: empty \(zero-byte\) video file: .*videos/c.webm$'),
+        r'^custom_videos train: train.csv:3: empty \(zero-byte\) video file: .*videos/c.webm '
+        + fakes.SKIP_HINT + '$'),
     'missing_path': (
         {'train.txt': 'videos/a.mp4 0\nvideos/b.avi 1\n',
          'val.txt': 'videos/c.webm 0\nvideos/nope.mp4 1\n'},
-        r'^custom_videos validation: val.txt:2: no such file: .*videos/nope.mp4$'),
+        r'^custom_videos validation: val.txt:2: no such file: .*videos/nope.mp4 '
+        + fakes.SKIP_HINT + '$'),
     'label_name_not_in_class_list': (
         {'classes.txt': 'cat\ndog\n',
          'train.csv': 'path,label\nvideos/a.mp4,cat\nvideos/b.avi,cow\n'},

@@ -1,14 +1,18 @@
 """Tiny fake manual directories for the builder tests: real codecs, a few frames each."""
 import os
+import re
 
 import numpy as np
 from PIL import Image
 import tensorflow_datasets as tfds
 
 from input_pipeline import video_io
+from input_pipeline.builders import _common
 from input_pipeline.builders import get_builder
 
 HEIGHT, WIDTH, FRAMES = 32, 48, 8
+# The end of a missing / unreadable video error: it names the flags that skip it.
+SKIP_HINT = re.escape(_common.SKIP_HINT)
 
 
 def frames(seed, num_frames=FRAMES, height=HEIGHT, width=WIDTH):

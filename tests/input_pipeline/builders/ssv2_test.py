@@ -19,15 +19,16 @@ def _entry(video_id, template):
           'template': template, 'placeholders': ['a cup']}
 
 
-def _manual_dir(root, train=None, validation=None):
+def _manual_dir(root, train=None, validation=None, names='labels/{}.json'):
+  """A manual dir; names: where the JSONs go ('{}': labels / train / validation)."""
   root = os.fspath(root)
   train = train or [_entry('11', 'Putting [something] on a surface'),
                     _entry('12', 'Pushing [something] from left to right'),
                     _entry('13', 'Approaching [something] with your camera')]
   validation = validation or [_entry('21', 'Pushing [something] from left to right')]
-  fakes.write_text(f'{root}/labels/labels.json', json.dumps(_LABELS))
-  fakes.write_text(f'{root}/labels/train.json', json.dumps(train))
-  fakes.write_text(f'{root}/labels/validation.json', json.dumps(validation))
+  fakes.write_text(f'{root}/{names.format("labels")}', json.dumps(_LABELS))
+  fakes.write_text(f'{root}/{names.format("train")}', json.dumps(train))
+  fakes.write_text(f'{root}/{names.format("validation")}', json.dumps(validation))
   for i, item in enumerate(train + validation):
     fakes.write_video(f'{root}/20bn-something-something-v2/{item["id"]}.webm', seed=i)
   return root
@@ -62,7 +63,8 @@ def test_missing_video_names_split_and_file(tmp_path):
   manual = _manual_dir(tmp_path / 'm')
   os.remove(f'{manual}/20bn-something-something-v2/12.webm')
   with pytest.raises(_common.BuildError, match=r'^something_something_v2 train: '
-                     r'labels/train.json\[1\]: no such file: .*/12.webm$'):
+                     r'labels/train.json\[1\]: no such file: .*/12.webm '
+                     + fakes.SKIP_HINT + '$'):
     fakes.prepare('something_something_v2', manual, tmp_path / 'd')
 
 
@@ -74,10 +76,29 @@ def test_unreadable_video_names_split_and_file(tmp_path):
     fakes.prepare('something_something_v2', manual, tmp_path / 'd', num_workers=2)
 
 
-def test_missing_labels_file_names_it(tmp_path):
+def test_missing_labels_file_names_the_release_name_and_mmactions(tmp_path):
   manual = _manual_dir(tmp_path / 'm')
   os.remove(f'{manual}/labels/labels.json')
-  with pytest.raises(_common.BuildError, match='missing annotation file .*labels.json'):
+  with pytest.raises(_common.BuildError, match=r'^something_something_v2: missing annotation '
+                     r'file: none of something-something-v2-labels.json / labels.json in '):
+    fakes.prepare('something_something_v2', manual, tmp_path / 'd')
+
+
+@pytest.mark.parametrize('folder', ['', 'labels/', 'annotations/'])
+def test_release_file_names_are_accepted_wherever_the_release_puts_them(tmp_path, folder):
+  manual = _manual_dir(tmp_path / 'm', names=f'{folder}something-something-v2-{{}}.json')
+  fakes.write_text(f'{manual}/{folder}something-something-v2-test.json', '[{"id": "31"}]')
+  builder = fakes.prepare('something_something_v2', manual, tmp_path / 'd')
+  assert {k: v[0] for k, v in fakes.examples(builder, 'train').items()} == {
+      '11': 2, '12': 1, '13': 0}
+  assert set(fakes.examples(builder, 'validation')) == {'21'}
+
+
+def test_two_files_for_one_role_are_refused_naming_both(tmp_path):
+  manual = _manual_dir(tmp_path / 'm')
+  fakes.write_text(f'{manual}/something-something-v2-train.json', '[]')
+  with pytest.raises(_common.BuildError, match=r'several annotation files for one role in '
+                     r'.*: something-something-v2-train.json, labels/train.json; keep one$'):
     fakes.prepare('something_something_v2', manual, tmp_path / 'd')
 
 

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from input_pipeline import mixing
+from tps_jax import mixing
 
 
 def _config(mixup=0.0, cutmix=0.0, prob=1.0, switch=0.5):

@@ -1,0 +1,131 @@
+"""Every data set tps-jax knows, described once (no TensorFlow or JAX imported here).
+
+The config tables (``configs/data_table.py``), the build CLI (``input_pipeline.build``),
+the pipeline (``pipeline.get_dataset_info``) and prediction (``tps_jax.predict``) all
+read these specs. Adding a data set = one :class:`DatasetSpec` in ``SPECS`` plus one
+builder package under ``input_pipeline/builders/`` (see the README).
+"""
+import dataclasses
+from typing import Dict, Optional, Tuple
+
+# How the video builders store frames, by builder config name: res256 is the paper's
+# storage (short side 256, random/centre 224 crops at train/test); res128 is for quick
+# runs at 112 pixels. Read by the builders (their BUILDER_CONFIGS) and by prediction.
+VIDEO_STORAGE = {
+    'res256': dict(min_resize=256, fps=None, max_frames=None, jpeg_quality=90,
+                   description='Short side resized to 256 pixels.'),
+    'res128': dict(min_resize=128, fps=None, max_frames=None, jpeg_quality=90,
+                   description='Short side resized to 128 pixels (for 112-pixel models).'),
+}
+_VIDEO_CONFIGS = tuple(VIDEO_STORAGE)
+
+# SSv2 classes whose meaning mirrors under a horizontal flip: "... from left to right" /
+# "... from right to left" (pulling 86/87, pushing 93/94) and "Turning the camera left /
+# right while filming something" (166/167). The official SSv1 config uses the same list.
+SS_FLIP_PAIRS = ((86, 87), (93, 94), (166, 167))
+# The synthetic set's mirrored pairs: left<->right motion, clockwise<->counter-clockwise.
+SYNTHETIC_FLIP_PAIRS = ((0, 1), (6, 7))
+
+# The official SS*/Diving-48 augmentation (RandAugment 2 ops, random erasing p 0.25).
+_SS_INPUT = dict(randaugment_num_ops=2, random_erasing_prob=0.25)
+# The CPU demo: 8 of 32 frames at 32 px (from 64), whole frames, no flips: in its 2000
+# steps it learns fastest without augmentation (measured: crops and label-swapping flips
+# left the rotation pair at chance). Tiny (tests): 8 frames at 28 px with crops and
+# label-swapping flips.
+_SYNTHETIC_INPUT = dict(num_frames=8, image_size=32, eval_image_size=32, min_resize=32,
+                        test_num_crops=1, random_resized_crop=False, crop_scale=(0.6, 1.0),
+                        flip_mode='off', shuffle_buffer=4096, cycle_length=4,
+                        num_parallel_calls=-1)
+_SYNTHETIC_TINY_INPUT = dict(_SYNTHETIC_INPUT, image_size=28, eval_image_size=28,
+                             random_resized_crop=True, flip_mode='swap_labels',
+                             shuffle_buffer=16, cycle_length=2, num_parallel_calls=2)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+  """One data set: how it is built, stored, split and augmented.
+
+  Attributes:
+    name: the name configs use (``base.get_config('ssv2', ...)``).
+    tfds_name: registered TFDS name ('' for a TFRecord directory).
+    builder_module: module whose import registers the TFDS builder.
+    builder_configs: builder config names; the first is the default.
+    splits: role (train / eval / test) -> split name.
+    flip_pairs: (a, b): labels that swap under a horizontal flip.
+    class_names_from: where the class names come from (for messages and the README).
+    input: overrides of ``configs.data_table.input_config``'s defaults.
+    manual: True when the builder reads a manual directory (a download).
+    format: 'tfds' or 'tfrecord'.
+  """
+  name: str
+  tfds_name: str
+  builder_module: str
+  builder_configs: Tuple[str, ...]
+  splits: Dict[str, str]
+  class_names_from: str
+  flip_pairs: Tuple[Tuple[int, int], ...] = ()
+  input: Dict[str, object] = dataclasses.field(default_factory=dict)
+  manual: bool = True
+  format: str = 'tfds'
+
+  @property
+  def no_flip_classes(self) -> Tuple[int, ...]:
+    return tuple(sorted(k for pair in self.flip_pairs for k in pair))
+
+  @property
+  def default_builder_config(self) -> Optional[str]:
+    return self.builder_configs[0] if self.builder_configs else None
+
+
+def _splits(eval_split='validation', test='validation'):
+  return dict(train='train', eval=eval_split, test=test)
+
+
+SPECS: Dict[str, DatasetSpec] = {s.name: s for s in (
+    DatasetSpec('synthetic', 'reversal_pairs', 'input_pipeline.synthetic', ('small',),
+                _splits(test='test'), 'input_pipeline.synthetic.render.CLASS_NAMES',
+                SYNTHETIC_FLIP_PAIRS, _SYNTHETIC_INPUT, manual=False),
+    DatasetSpec('synthetic_tiny', 'reversal_pairs', 'input_pipeline.synthetic', ('tiny',),
+                _splits(test='test'), 'input_pipeline.synthetic.render.CLASS_NAMES',
+                SYNTHETIC_FLIP_PAIRS, _SYNTHETIC_TINY_INPUT, manual=False),
+    DatasetSpec('ssv2', 'something_something_v2', 'input_pipeline.builders.ssv2',
+                _VIDEO_CONFIGS, _splits(),
+                'something-something-v2-labels.json (index = its value)',
+                SS_FLIP_PAIRS, _SS_INPUT),
+    DatasetSpec('ssv1', 'something_something_v1', 'input_pipeline.builders.ssv1',
+                _VIDEO_CONFIGS, _splits(),
+                'something-something-v1-labels.csv (index = line)', SS_FLIP_PAIRS,
+                _SS_INPUT),
+    DatasetSpec('k400', 'kinetics400', 'input_pipeline.builders.kinetics400',
+                _VIDEO_CONFIGS, _splits(), 'sorted labels of the train CSV',
+                input=dict(sampling='dense', test_num_clips=4)),
+    DatasetSpec('diving48', 'diving48', 'input_pipeline.builders.diving48',
+                _VIDEO_CONFIGS, _splits('test', 'test'),
+                'Diving48_vocab.json (the four words joined by spaces)', input=_SS_INPUT),
+    DatasetSpec('custom', 'custom_videos', 'input_pipeline.builders.custom', _VIDEO_CONFIGS,
+                _splits(test='test'),
+                'class_names / classes.txt, else the sorted labels of the annotation files',
+                input=dict(test_num_crops=1)),
+    DatasetSpec('tfrecord', '', '', (), _splits(test='test'),
+                'manifest.json of the TFRecord directory', input=dict(test_num_crops=1),
+                manual=False, format='tfrecord'),
+)}
+
+
+def get(name: str) -> DatasetSpec:
+  """The spec of a config name ('ssv2') or a TFDS name ('something_something_v2').
+
+  Raises:
+    ValueError: unknown name; the message lists the valid ones.
+  """
+  if name in SPECS:
+    return SPECS[name]
+  for spec in SPECS.values():
+    if spec.tfds_name and spec.tfds_name == name:
+      return spec
+  raise ValueError(f'unknown data set {name!r}; valid names: {", ".join(SPECS)}')
+
+
+def buildable() -> Dict[str, DatasetSpec]:
+  """Config name -> spec of the data sets built from a manual directory (``build.py``)."""
+  return {n: s for n, s in SPECS.items() if s.manual}

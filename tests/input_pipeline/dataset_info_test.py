@@ -1,0 +1,93 @@
+"""get_dataset_info preparing a download as main.py does: skip field, stale data, configs."""
+import os
+
+import numpy as np
+import pytest
+
+import input_pipeline
+from input_pipeline import build
+from input_pipeline.builders import _common
+from tests.input_pipeline.builders import fakes as builder_fakes
+from tests.input_pipeline.fakes import make_config
+
+
+def _custom(tmp_path, missing=False):
+  """A custom_videos download (2 train, 1 validation clip) and its locked config."""
+  manual = os.fspath(tmp_path / 'm')
+  for seed, name in enumerate(('a.mp4', 'b.mp4', 'c.mp4')):
+    builder_fakes.write_video(f'{manual}/{name}', seed=40 * seed)
+  builder_fakes.write_text(f'{manual}/train.txt', 'a.mp4 jump\nb.mp4 run\n'
+                           + ('gone.mp4 run\n' if missing else ''))
+  builder_fakes.write_text(f'{manual}/val.txt', 'c.mp4 run\n')
+  config = make_config('custom', os.fspath(tmp_path / 'd'))
+  config.unlock()
+  config.dataset.manual_dir = manual
+  config.dataset.builder_config = 'res128'
+  return config
+
+
+def test_missing_clip_stops_preparation_naming_the_config_field(tmp_path):
+  config = _custom(tmp_path, missing=True)
+  with pytest.raises(_common.BuildError, match=r'^custom_videos train: train.txt:3: no such '
+                     r'file: .*gone.mp4 .*config.dataset.skip_unreadable=True'):
+    input_pipeline.get_dataset_info(config)
+
+
+def test_skip_unreadable_field_reaches_the_builder(tmp_path):
+  config = _custom(tmp_path, missing=True)
+  config.dataset.skip_unreadable = True
+  info = input_pipeline.get_dataset_info(config)
+  assert info.num_examples == {'train': 2, 'validation': 1}
+  assert info.class_names == ['jump', 'run']
+  skipped = tmp_path / 'd/custom_videos/res128/1.0.0/skipped_train.txt'
+  assert skipped.read_text().startswith('train.txt:3\t')
+
+
+def test_other_builder_config_prepared_is_refused_in_one_line(tmp_path):
+  config = _custom(tmp_path)
+  build.build('custom', config.dataset.manual_dir, data_dir=config.dataset.data_dir,
+              config='res128', num_workers=0)
+  config.dataset.builder_config = 'res256'
+  config.dataset.manual_dir = None  # refused before the download is even looked at
+  with pytest.raises(FileNotFoundError, match=(
+      r'^custom: builder config res256 is not prepared under .* but res128 is: set '
+      r'config.dataset.builder_config=res128 .*--config=res256\)$')) as e:
+    input_pipeline.get_dataset_info(config)
+  assert '\n' not in str(e.value)
+
+
+def test_ctrl_c_while_main_prepares_is_one_line_and_resumable(tmp_path, monkeypatch):
+  config = _custom(tmp_path)
+  put = _common.EncodeCache.put
+
+  def interrupted(cache, key, result):  # Ctrl-C reaches the writer after the 1st clip
+    if cache._entries:  # pylint: disable=protected-access
+      raise KeyboardInterrupt
+    put(cache, key, result)
+
+  monkeypatch.setattr(_common.EncodeCache, 'put', interrupted)
+  with pytest.raises(_common.BuildError, match=r'^custom: preparing custom_videos was '
+                     r'interrupted \(Ctrl-C\); .* run the same command again to resume$'):
+    input_pipeline.get_dataset_info(config)
+  monkeypatch.setattr(_common.EncodeCache, 'put', put)
+  assert input_pipeline.get_dataset_info(config).num_examples == {'train': 2, 'validation': 1}
+
+
+def test_changed_annotation_is_refused_when_main_prepares(tmp_path):
+  config = _custom(tmp_path)
+  assert input_pipeline.get_dataset_info(config).num_examples['train'] == 2
+  builder_fakes.write_text(f'{config.dataset.manual_dir}/train.txt', 'a.mp4 run\nb.mp4 run\n')
+  with pytest.raises(_common.StaleDataError, match=r'train.txt changed; rebuild it with '
+                     r'--overwrite \(python -m input_pipeline.build --dataset=custom_videos'):
+    input_pipeline.get_dataset_info(config)
+  config.dataset.manual_dir = None  # without the download there is nothing to compare
+  assert input_pipeline.get_dataset_info(config).num_examples['train'] == 2
+
+
+def test_eval_batches_carry_the_video_ids(tiny_config):
+  info = input_pipeline.get_dataset_info(tiny_config)
+  batches = list(input_pipeline.create_eval_iterator(tiny_config, 'validation', info=info))
+  ids = np.concatenate([b['id'] for b in batches])
+  mask = np.concatenate([b['mask'] for b in batches])
+  assert len(set(ids[mask])) == info.num_examples['validation'] == 20
+  assert all(i for i in ids[mask]) and not any(ids[~mask])

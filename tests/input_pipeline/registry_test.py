@@ -1,0 +1,75 @@
+"""The data-set registry: one spec per data set, read by configs, builders and pipeline."""
+import importlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+from configs import data_table
+from input_pipeline import builders
+from input_pipeline import registry
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.mark.parametrize('name', [n for n, s in registry.SPECS.items() if s.format == 'tfds'])
+def test_every_spec_names_a_builder_with_its_configs(name):
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  spec = registry.SPECS[name]
+  importlib.import_module(spec.builder_module)
+  cls = tfds.builder_cls(spec.tfds_name)
+  assert set(spec.builder_configs) <= {c.name for c in cls.BUILDER_CONFIGS}
+  assert bool(getattr(cls, 'MANUAL_DOWNLOAD_INSTRUCTIONS', None)) == spec.manual
+
+
+def test_config_tables_and_builders_read_the_registry():
+  assert data_table.DATASETS == tuple(registry.SPECS)
+  d = data_table.dataset_config('ssv1')
+  assert (d.tfds_name, d.builder_module, d.builder_config) == (
+      'something_something_v1', 'input_pipeline.builders.ssv1', 'res256')
+  assert builders.BUILDERS['kinetics400'] == 'input_pipeline.builders.kinetics400'
+  assert builders.builder_class('k400') is builders.builder_class('kinetics400')
+  assert registry.get('diving48').splits['eval'] == 'test'
+
+
+def test_video_builders_store_frames_as_the_registry_says():
+  cls = builders.builder_class('ssv2')
+  assert {c.name: c.min_resize for c in cls.BUILDER_CONFIGS} == {
+      name: s['min_resize'] for name, s in registry.VIDEO_STORAGE.items()}
+
+
+def test_unknown_name_lists_the_valid_ones():
+  with pytest.raises(ValueError, match='unknown data set .ssv3.; valid names: synthetic, '):
+    registry.get('ssv3')
+
+
+def test_configs_and_registry_import_neither_tensorflow_nor_jax():
+  code = ('import sys; import configs.ssv2_tps, configs.k400_tps, input_pipeline.registry; '
+          'configs.ssv2_tps.get_config(); '
+          'print(sorted(m for m in ("tensorflow", "jax") if m in sys.modules))')
+  out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True,
+                       text=True, check=True).stdout
+  assert out.strip() == '[]'
+
+
+def test_input_pipeline_works_without_jax():
+  # sys.modules[name] = None makes `import jax` fail, as if JAX were not installed.
+  code = ('import sys; sys.modules["jax"] = None; '
+          'import input_pipeline, input_pipeline.pipeline, input_pipeline.build; '
+          'from input_pipeline.builders import _common; '
+          'print(input_pipeline.get_dataset_info.__module__)')
+  result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True,
+                          text=True, check=False)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.strip().endswith('input_pipeline.pipeline')
+
+
+def test_prediction_stores_frames_as_the_configs_builder_config():
+  from configs import base  # pylint: disable=g-import-not-at-top
+  from tps_jax import predict  # pylint: disable=g-import-not-at-top
+  config = base.get_config('ssv2')
+  config.dataset.builder_config = 'res128'
+  assert predict.storage(config) == dict(min_resize=128, fps=None, max_frames=None, quality=90)
+  synthetic = base.get_config('synthetic')  # no builder storage: the input's short side
+  assert predict.storage(synthetic)['min_resize'] == synthetic.input.min_resize == 32
