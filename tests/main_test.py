@@ -118,7 +118,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(data_d
   workdir = str(tmp_path)
   rc, _, err = _main(workdir, data_dir, '--config.num_train_steps=6',
                      '--config.optim.learning_rate=1e30', '--config.optim.schedule=constant',
-                     '--config.optim.backbone_lr_mult=1.0', mode='train')
+                     '--config.optim.rules=from_scratch', mode='train')
   assert rc != 0
   last = err.strip().splitlines()[-1]
   assert last.startswith('main.py: non-finite loss'), last
