@@ -2,11 +2,11 @@
 
     python -m input_pipeline.build --config=configs/ssv2_tps.py --config.dataset.manual_dir=/data/ssv2
     python main.py --config=configs/ssv2_tps.py --workdir=$WORKDIR \
-        --config.dataset.manual_dir=/data/ssv2 --config.init_from=$PRETRAINED
+        --config.dataset.manual_dir=/data/ssv2 --config.init_from=workdir/k400_tps_t
 
 Model size after the colon: ``configs/ssv2_tps.py:base`` (tiny | small | base | large).
-``$PRETRAINED``: a Kinetics-400 TPS / Video Swin checkpoint (as the paper) or an ImageNet
-Swin .pth (inflated). 30 epochs of 32 frames at 224 px, 1 clip x 3 crops at test; should
+``init_from``: the Kinetics-400 TPS run's workdir (as the paper; README "Reproducing the
+paper"), a released K400 TPS .pth, or ``scratch``; without it the run stops. 30 epochs of 32 frames at 224 px, 1 clip x 3 crops at test; should
 reach the paper's TPS top-1 on SSv2 (Xiang et al., ECCV 2022) on a 64-video batch.
 """
 from configs import base
