@@ -198,6 +198,8 @@ class BestCheckpoint:
 
   def save(self, step: int, state, value: float) -> None:
     """Saves ``state`` with its metric; orbax keeps only the best one."""
+    if step in self.manager.all_steps():  # resumed before this step's regular checkpoint
+      return
     self.manager.save(
         step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                       meta=ocp.args.JsonSave(dict(self.meta, step=int(step),

@@ -313,6 +313,7 @@ class _Run:
     self.rng = jax.random.key(config.seed)
     self.writer = reporting.Writer(workdir, enabled=sharding.is_main_process())
     self.init: Dict[str, Any] = {}
+    self.best: Optional[checkpoints.BestCheckpoint] = None  # created by training
 
   def initial_state(self) -> Tuple[TrainState, str]:
     """The state to start from and where it came from (restore order of the docstring)."""
@@ -382,6 +383,8 @@ class _Run:
     self.writer.close()
     if sharding.is_main_process():
       reporting.plot_history(self.workdir)
+    if self.best is not None:
+      self.best.close()
     self.ckpt.close()
 
 
@@ -461,7 +464,8 @@ def _train(run: '_Run', evaluate_during: bool) -> Dict:
   last_good, results, t_window, first_window = start, {}, time.time(), True
   every = eval_every(config, run.steps_per_epoch) if evaluate_during else 0
   validation = [p for p in _read_validation(workdir) if p['step'] <= start]
-  best = checkpoints.BestCheckpoint(workdir, config, run.info.num_classes) if every else None
+  if every:
+    run.best = checkpoints.BestCheckpoint(workdir, config, run.info.num_classes)
 
   def drain(step):  # fetch pending step metrics; stop on a non-finite loss
     nonlocal pending
@@ -505,7 +509,7 @@ def _train(run: '_Run', evaluate_during: bool) -> Dict:
         validation.append(point)
         if sharding.is_main_process():
           reporting.write_json(os.path.join(workdir, VALIDATION_FILE), {'points': validation})
-        best.save(step, state, point['val_top1'])
+        run.best.save(step, state, point['val_top1'])
         t_window += time.time() - t_eval  # step times exclude evaluation
       if last or stop or step % config.checkpoint.every_steps == 0:
         drain(step)
@@ -515,10 +519,9 @@ def _train(run: '_Run', evaluate_during: bool) -> Dict:
         logging.warning('stopped at step %d (preemption); resume with the same command', step)
         break
   best_point = None
-  if best is not None:
-    best_step = best.best_step()  # orbax's choice (ties: the later step)
+  if run.best is not None:
+    best_step = run.best.best_step()  # orbax's choice (ties: the later step)
     best_point = next((p for p in validation if p['step'] == best_step), None)
-    best.close()
   if evaluate_during and step == run.num_train_steps:  # the test protocol, once
     results.update(run.evaluate(p_eval, state, step, config.eval.splits))
   return _summary(run, state, source=source, eval=results, last_checkpoint=last_good,
