@@ -130,6 +130,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(data_d
 @pytest.mark.parametrize('flag,message', [
     ('--config.optim.lr=1', 'main.py: bad flag: no such config field'),
     ('--config.model.arch=swin3d', "main.py: config.model.arch='swin3d' is not one of"),
+    ('--config.init_required=True', 'main.py: config.init_from is not set'),  # paper configs
 ])
 def test_main_reports_bad_input_in_one_line(flag, message, data_dir, tmp_path):
   rc, _, err = _main(str(tmp_path), data_dir, flag)
