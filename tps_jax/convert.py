@@ -251,9 +251,14 @@ class Pretrained:
   ignored: List[str]
 
   def describe(self) -> str:
-    """One line for the log: source, counts, and every re-initialised / ignored name."""
+    """One line for the log: source, loaded arrays by top-level module, and every
+    re-initialised / ignored name (all names: :func:`dataclasses.asdict`, ``init.json``)."""
     where = f'{self.kind} {self.source}' + (f' (step {self.step})' if self.step is not None else '')
-    text = f'weights from {where}: loaded {len(self.loaded)} arrays'
+    groups: Dict[str, int] = {}
+    for path in self.loaded:
+      groups[path.split('/')[0]] = groups.get(path.split('/')[0], 0) + 1
+    text = (f'weights from {where}: loaded {len(self.loaded)} arrays ('
+            + ', '.join(f'{k}/* {n}' for k, n in sorted(groups.items())) + ')')
     if self.reinitialised:
       why = (f'{self.source_classes} classes there, {self.num_classes} here'
              if self.source_classes else 'no classifier there')
