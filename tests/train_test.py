@@ -221,3 +221,8 @@ def test_paper_config_without_init_from_stops_before_compiling(tmp_path, monkeyp
   message = str(e.value)
   assert '\n' not in message and '--config.init_from=scratch' in message
   assert 'Reproducing the paper' in message and '--config.init_from=PATH' in message
+  config = ssv2_tps.get_config()
+  config.init_from = 'scratch'  # on purpose: passes the check, stops at the missing data
+  with pytest.raises(train.SetupError) as e:
+    train.run_mode(config, str(tmp_path), 'train')
+  assert 'init_from' not in str(e.value) and 'something_something_v2' in str(e.value)
