@@ -1,7 +1,7 @@
 """TPS on Something-Something V1, the official recipe (swin_tiny_2D_patch244_tps_sthv1_1k).
 
     python main.py --config=configs/ssv1_tps.py --workdir=$WORKDIR \
-        --config.dataset.manual_dir=/data/ssv1 --config.init_from=$PRETRAINED
+        --config.dataset.manual_dir=/data/ssv1 --config.init_from=workdir/k400_tps_t
 
 Model size after the colon (``:base``). As SSv2: 30 epochs, label smoothing 0.1, flips
 that never flip the left/right classes, 1 clip x 3 crops at test; should reach the

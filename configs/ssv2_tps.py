@@ -3,7 +3,7 @@
     python -m input_pipeline.build --dataset=ssv2 --manual_dir=/data/ssv2 \
         --data_dir=$HOME/tensorflow_datasets
     python main.py --config=configs/ssv2_tps.py --workdir=$WORKDIR \
-        --config.dataset.data_dir=$HOME/tensorflow_datasets --config.init_from=$PRETRAINED
+        --config.dataset.data_dir=$HOME/tensorflow_datasets --config.init_from=workdir/k400_tps_t
 
 The build (once, hours for the 220k videos; a stopped build resumes) reads the release
 as downloaded: ``20bn-something-something-v2/<id>.webm`` and the
@@ -11,8 +11,9 @@ as downloaded: ``20bn-something-something-v2/<id>.webm`` and the
 prepare it itself when given ``--config.dataset.manual_dir=/data/ssv2``.
 
 Model size after the colon: ``configs/ssv2_tps.py:base`` (tiny | small | base | large).
-``$PRETRAINED``: a Kinetics-400 TPS / Video Swin checkpoint (as the paper) or an ImageNet
-Swin .pth (inflated). 30 epochs of 32 frames at 224 px, 1 clip x 3 crops at test; should
+``init_from``: the Kinetics-400 TPS run's workdir (as the paper; README "Reproducing the
+paper"), a released K400 TPS .pth, or ``scratch``; without it the run stops. 30 epochs
+of 32 frames at 224 px, 1 clip x 3 crops at test; should
 reach the paper's TPS top-1 on SSv2 (Xiang et al., ECCV 2022) on a 64-video batch.
 """
 from configs import base

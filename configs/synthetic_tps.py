@@ -23,7 +23,9 @@ def get_config(arch: str = 'tps'):
   config.batch_size = config.eval_batch_size = 32
   config.num_train_steps = 2000
   config.optim.learning_rate = 1.5e-3
-  config.optim.backbone_lr_mult = 1.0  # from scratch: one learning rate
+  config.optim.rules = 'from_scratch'  # one learning rate; no decay on norms, biases, tables
+  config.optim.schedule = 'cosine'     # per step, from 0 (the recipe the README table measured)
+  config.optim.warmup_ratio = 0.0
   config.optim.weight_decay = 0.05
   config.optim.warmup_epochs = 0.8     # 100 steps of 125 per epoch (4000 clips / 32)
   config.optim.grad_clip_norm = 1.0

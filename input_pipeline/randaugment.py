@@ -1,17 +1,30 @@
-"""RandAugment applied consistently over a clip (same ops and magnitudes on every frame).
+"""RandAugment as the official runs apply it: imgaug's ops, the same draw on every frame.
 
 The official SSv1/SSv2/Diving-48 configs use mmaction's `Imgaug(transforms='default')`:
-imgaug `SomeOf(n=2)` of 15 ops at magnitude 9 of 10, applied per clip with
-`to_deterministic()`, i.e. the same ops and parameters for every frame. This module is
-that list in TF. Two deliberate differences: the official code draws each op's sign once
-when the pipeline is built (so it is fixed for a whole run); here it is drawn per clip.
-Autocontrast and equalize use the histogram of the whole clip, so they cannot flicker.
+imgaug `SomeOf(n=2)` of 15 ops at magnitude 9 of 10 (in list order, imgaug's default),
+frozen per clip with `to_deterministic()` and applied to each frame with
+`augment_image`. So, as there: the same ops and parameters on every frame; shear,
+translate and rotate fill with 0 (imgaug's `cval=0` default), Cutout with 128 (its
+`cval=128` default) at the same place in every frame; autocontrast and equalize (imgaug's
+`pillike`, PIL's rule) use each frame's own histogram.
+
+Deviations from the official pipeline, all of them:
+
+* the sign of shear / translate / rotate is drawn per clip; mmaction draws it once when
+  the pipeline is built (`random.choice([-1, 1])` in `default_transforms`), so each
+  official run uses one fixed direction per op for its whole training;
+* ops run on the float clip after the resized crop, without rounding to uint8 between
+  ops (imgaug works on uint8 frames), so e.g. autocontrast's output is not truncated to
+  whole grey levels;
+* geometric ops interpolate bilinearly in TF (imgaug: OpenCV / skimage, ``order=1``), so
+  edge pixels differ by interpolation rounding.
 """
 import math
 
 import tensorflow as tf
 
-_FILL = 128.0  # imgaug's constant fill for geometric ops and Cutout
+_AFFINE_FILL = 0.0    # imgaug Affine / ShearX / TranslateX / Rotate: cval=0
+_CUTOUT_FILL = 128.0  # imgaug Cutout: cval=128
 OPS = ('shear_x', 'shear_y', 'translate_x', 'translate_y', 'rotate', 'posterize',
        'solarize', 'color', 'contrast', 'brightness', 'sharpness', 'autocontrast',
        'equalize', 'invert', 'cutout')
@@ -23,7 +36,7 @@ def _affine(video, matrix):
   transforms = tf.reshape(tf.stack([tf.cast(m, tf.float32) for m in matrix]), [1, 8])
   return tf.raw_ops.ImageProjectiveTransformV3(
       images=video, transforms=tf.tile(transforms, [shape[0], 1]),
-      output_shape=shape[1:3], fill_value=_FILL, interpolation='BILINEAR',
+      output_shape=shape[1:3], fill_value=_AFFINE_FILL, interpolation='BILINEAR',
       fill_mode='CONSTANT')
 
 
@@ -83,26 +96,28 @@ def _apply(op: str, video, level, sign, seed):
     kernel = tf.tile(kernel[:, :, None, None], [1, 1, 3, 1])
     smooth = tf.nn.depthwise_conv2d(video, kernel, [1, 1, 1, 1], 'SAME')
     return _blend(smooth, video, factor)
-  if op == 'autocontrast':
-    lo = tf.reduce_min(video, axis=[0, 1, 2])
-    hi = tf.reduce_max(video, axis=[0, 1, 2])
+  if op == 'autocontrast':  # per frame and channel, as PIL's autocontrast(cutoff=0)
+    lo = tf.reduce_min(video, axis=[1, 2], keepdims=True)
+    hi = tf.reduce_max(video, axis=[1, 2], keepdims=True)
     scaled = (video - lo) * 255 / tf.maximum(hi - lo, 1)
     return tf.where(hi > lo, scaled, video)
-  if op == 'equalize':
-    values = tf.cast(video, tf.int32)
-    channels = [_equalize_channel(tf.reshape(values[..., i], [-1])) for i in range(3)]
-    return tf.reshape(tf.cast(tf.stack(channels, axis=-1), tf.float32), shape)
+  if op == 'equalize':  # per frame and channel, as PIL's equalize
+    def frame(values):
+      channels = [_equalize_channel(tf.reshape(values[..., i], [-1])) for i in range(3)]
+      return tf.reshape(tf.stack(channels, axis=-1), tf.shape(values))
+    values = tf.map_fn(frame, tf.cast(video, tf.int32))
+    return tf.cast(values, tf.float32)
   if op == 'invert':
     return 255 - video
   if op == 'cutout':
-    side = tf.cast(tf.math.round(0.2 * level * tf.minimum(h, w)), tf.int32)
+    side = tf.cast(tf.math.round(0.2 * level * h), tf.int32)  # imgaug squared: from H
     u = tf.random.stateless_uniform([2], seed)
     top = tf.cast(u[0] * h, tf.int32) - side // 2
     left = tf.cast(u[1] * w, tf.int32) - side // 2
     rows = tf.range(shape[1])[:, None]
     cols = tf.range(shape[2])[None, :]
     inside = (rows >= top) & (rows < top + side) & (cols >= left) & (cols < left + side)
-    return tf.where(inside[None, :, :, None], _FILL, video)
+    return tf.where(inside[None, :, :, None], _CUTOUT_FILL, video)
   raise ValueError(f'unknown RandAugment op {op!r}')
 
 

@@ -50,7 +50,9 @@ def test_paper_recipe(name, smoothing):
   config = _build(name)
   o = config.optim
   assert (o.learning_rate, o.b1, o.b2, o.weight_decay) == (1e-3, 0.9, 0.999, 0.02)
-  assert (o.backbone_lr_mult, o.warmup_epochs, o.schedule) == (0.1, 2.5, 'cosine')
+  assert (o.rules, o.warmup_epochs, o.warmup_ratio, o.schedule) == (
+      'released', 2.5, 0.1, 'cosine_by_epoch')
+  assert config.init_required and config.eval_every_epochs == 5
   assert config.num_epochs == 30 and config.loss.label_smoothing == smoothing
   assert config.input.num_frames == 32
   assert tuple(config.model.patch_size) == (2, 4, 4)

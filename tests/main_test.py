@@ -118,7 +118,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(data_d
   workdir = str(tmp_path)
   rc, _, err = _main(workdir, data_dir, '--config.num_train_steps=6',
                      '--config.optim.learning_rate=1e30', '--config.optim.schedule=constant',
-                     '--config.optim.backbone_lr_mult=1.0', mode='train')
+                     '--config.optim.rules=from_scratch', mode='train')
   assert rc != 0
   last = err.strip().splitlines()[-1]
   assert last.startswith('main.py: non-finite loss'), last
@@ -130,6 +130,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(data_d
 @pytest.mark.parametrize('flag,message', [
     ('--config.optim.lr=1', 'main.py: bad flag: no such config field'),
     ('--config.model.arch=swin3d', "main.py: config.model.arch='swin3d' is not one of"),
+    ('--config.init_required=True', 'main.py: config.init_from is not set'),  # paper configs
 ])
 def test_main_reports_bad_input_in_one_line(flag, message, data_dir, tmp_path):
   rc, _, err = _main(str(tmp_path), data_dir, flag)

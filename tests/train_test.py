@@ -1,5 +1,7 @@
 """The train and eval steps: updates, non-finite guard, accumulation, multi-view averaging."""
 import functools
+import json
+import os
 
 import jax
 import jax.numpy as jnp
@@ -9,6 +11,7 @@ import pytest
 from configs import test as test_config
 from tps_jax import models
 from tps_jax import train
+from tests.input_pipeline.conftest import tiny_data_dir  # pylint: disable=unused-import
 
 NUM_CLASSES = 10
 
@@ -129,3 +132,97 @@ def test_bfloat16_remat_and_mixing_train_together(compiled):
       state, _batch(config), jax.random.key(1))
   assert float(metrics['nonfinite']) == 0.0 and np.isfinite(float(metrics['loss']))
   assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(new.params))
+
+
+def _imagenet_swin_file(path, config):
+  """A microsoft/Swin-Transformer release file (``{'model': state_dict}``, 2D patch embed,
+  1000-class ``head``, index buffers) for the 2D Swin of ``config.model``'s widths."""
+  torch = pytest.importorskip('torch')
+  from tps_jax import convert  # pylint: disable=g-import-not-at-top
+  cfg2d = test_config.get_config('swin2d').model
+  cfg2d.patch_size = (1, 4, 4)
+  model = models.build_model(cfg2d, 1000)
+  variables = model.init(jax.random.key(7), jnp.zeros((1, 1, 28, 28, 3)), train=False)
+  sd = {k[len('backbone.'):]: v for k, v in convert.flax_to_official(variables).items()
+        if k.startswith('backbone.')}
+  sd['patch_embed.proj.weight'] = sd['patch_embed.proj.weight'][:, :, 0]  # Conv2d
+  sd['head.weight'] = np.zeros((1000, cfg2d.embed_dim), np.float32)
+  sd['head.bias'] = np.zeros((1000,), np.float32)
+  for b in range(cfg2d.depths[0]):
+    sd[f'layers.0.blocks.{b}.attn.relative_position_index'] = np.zeros((49, 49), np.int64)
+  torch.save({'model': {k: torch.from_numpy(np.asarray(v)) for k, v in sd.items()}}, path)
+  return sd
+
+
+def _three_class_tfrecord_set(directory):
+  """A TFRecord data set of 3 classes (another class count than the synthetic 10)."""
+  from tests.input_pipeline import fakes  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(0)
+  clips = lambda n: [fakes.clip(i % 3, 8, clip_id=f'c{i}', frames=[
+      fakes.jpeg(int(v), 32) for v in rng.randint(0, 255, 8)]) for i in range(n)]
+  splits = fakes.write_split(directory, 'train', clips(8), ['a', 'b', 'c'], num_shards=1)
+  fakes.write_split(directory, 'validation', clips(4), ['a', 'b', 'c'], num_shards=1,
+                    manifest_splits=splits)
+
+
+def test_pretraining_chain_imagenet_to_k400_shaped_run_to_another_class_count(
+    tiny_data_dir, tmp_path):
+  """ImageNet Swin .pth -> inflated -> a 10-class run -> a 3-class run from its workdir."""
+  from tps_jax import checkpoints, convert  # pylint: disable=g-import-not-at-top
+  pth = str(tmp_path / 'swin_tiny_patch4_window7_224.pth')
+  k400 = test_config.get_config()
+  imagenet = _imagenet_swin_file(pth, k400)
+  k400.init_required = True  # as the paper configs
+  k400.dataset.data_dir = tiny_data_dir
+  k400.num_train_steps, k400.eval_every_steps = 4, 2
+  with pytest.raises(train.SetupError, match='config.init_from is not set'):
+    train.train_and_evaluate(k400, str(tmp_path / 'refused'))
+  k400.init_from = pth
+  summary = train.train_and_evaluate(k400, str(tmp_path / 'k400'))
+  init = summary['init']
+  assert init['kind'] == 'imagenet' and init['source'] == pth
+  assert init['reinitialised'] == ['head/bias', 'head/kernel'] and init['source_classes'] == 1000
+  assert set(init['ignored']) == {k for k in imagenet if k.startswith('head.') or 'index' in k}
+  assert [p['step'] for p in summary['validation']] == [2, 4]  # cheap protocol while training
+  assert summary['eval']['validation']['count'] == 20           # test protocol at the end
+  best = summary['best_validation']['step']
+  assert os.listdir(tmp_path / 'k400' / checkpoints.BEST) == [str(best)]
+
+  other = test_config.get_config()
+  other.init_required = True
+  _three_class_tfrecord_set(tmp_path)
+  other.dataset.format, other.dataset.data_dir = 'tfrecord', str(tmp_path)
+  other.dataset.flip_pairs = other.dataset.no_flip_classes = ()
+  other.input.flip_mode = 'off'
+  other.init_from = str(tmp_path / 'k400')
+  summary = train.train_and_evaluate(other, str(tmp_path / 'other'))
+  init = summary['init']
+  assert summary['num_classes'] == 3 and init['kind'] == 'workdir' and init['step'] == 4
+  assert init['reinitialised'] == ['head/bias', 'head/kernel'] and init['source_classes'] == 10
+  assert init['ignored'] == ['cls_head.fc_cls.bias', 'cls_head.fc_cls.weight']
+  # The weights that run started from: the K400 run's backbone, a new head.
+  k400_params, _ = checkpoints.read_params(str(tmp_path / 'k400'))
+  _, variables, _ = convert.load_pretrained_report(other.init_from, other.model, 3,
+                                                   rng=jax.random.key(0))
+  start = variables['params']
+  assert start['head']['kernel'].shape == (8, 3)
+  assert not np.allclose(start['head']['kernel'][:, 0], k400_params['head']['kernel'][:, 0])
+  backbone = lambda p: {k: v for k, v in p.items() if k != 'head'}
+  jax.tree.map(np.testing.assert_array_equal, backbone(start), backbone(k400_params))
+  with open(tmp_path / 'other' / 'init.json') as f:
+    assert json.load(f)['kind'] == 'workdir'
+
+
+def test_paper_config_without_init_from_stops_before_compiling(tmp_path, monkeypatch):
+  from configs import ssv2_tps  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(jax, 'jit', lambda *a, **k: pytest.fail('compiled'))
+  with pytest.raises(train.SetupError) as e:
+    train.run_mode(ssv2_tps.get_config(), str(tmp_path), 'train')
+  message = str(e.value)
+  assert '\n' not in message and '--config.init_from=scratch' in message
+  assert 'Reproducing the paper' in message and '--config.init_from=PATH' in message
+  config = ssv2_tps.get_config()
+  config.init_from = 'scratch'  # on purpose: passes the check, stops at the missing data
+  with pytest.raises(train.SetupError) as e:
+    train.run_mode(config, str(tmp_path), 'train')
+  assert 'init_from' not in str(e.value) and 'something_something_v2' in str(e.value)

@@ -47,8 +47,9 @@ def test_clip_grid_history_and_confusion_plots(tmp_path):
   assert len(visualize.plot_clips(videos, [0, 1], ['left', 'right']).axes) == 16
   with open(tmp_path / 'history.jsonl', 'w') as f:
     f.write('{"step": 10, "train_loss": 2.0}\n{"step": 20, "train_loss": 1.0, '
-            '"eval_validation_top1": 0.5}\n')
-  assert visualize.plot_histories({'tps': str(tmp_path)}).axes[0].lines
+            '"val_top1": 0.5}\n')
+  axes = visualize.plot_histories({'tps': str(tmp_path)}).axes
+  assert axes[0].lines and axes[1].lines  # train loss, validation top-1
   confusion = np.array([[3, 1], [0, 4]])
   evaluation.write_confusion(str(tmp_path / 'c.csv'), confusion, ['a', 'b'])
   matrix, names = visualize.read_confusion(str(tmp_path / 'c.csv'))

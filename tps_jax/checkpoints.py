@@ -9,10 +9,11 @@ any moment leaves the previous checkpoints intact.
 import os
 import signal
 import threading
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from absl import logging
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 # Model fields that may change between a checkpoint and a resumed run (regularisation and
@@ -131,3 +132,80 @@ class Checkpoints:
     if self._previous_handler is not None:
       signal.signal(signal.SIGTERM, self._previous_handler)
       self._previous_handler = None
+
+
+BEST = 'checkpoints_best'
+
+
+def _manager_dir(path: str) -> Optional[str]:
+  """``path`` itself or its ``checkpoints/`` when it holds orbax step directories."""
+  for d in (os.path.join(path, 'checkpoints'), path):
+    if os.path.isdir(d) and any(n.isdigit() and os.path.isdir(os.path.join(d, n, 'state'))
+                                for n in os.listdir(d)):
+      return d
+  return None
+
+
+def is_checkpoint_dir(path: str) -> bool:
+  """True for a training workdir or a checkpoint manager directory (``checkpoints_best``)."""
+  return _manager_dir(path) is not None
+
+
+def read_params(path: str) -> Tuple[Any, int]:
+  """``(params, step)`` of the latest checkpoint of a workdir, as host numpy arrays.
+
+  ``path``: a training workdir, or its ``checkpoints`` / ``checkpoints_best`` directory
+  (what ``config.init_from`` accepts to fine-tune from another run).
+  """
+  directory = _manager_dir(path)
+  if directory is None:
+    raise FileNotFoundError(f'config.init_from: {path} holds no training checkpoint')
+  manager = ocp.CheckpointManager(
+      os.path.abspath(directory),
+      item_handlers={'state': ocp.PyTreeCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler()},
+      options=ocp.CheckpointManagerOptions(read_only=True, create=False))
+  try:
+    step = manager.latest_step()
+    meta = manager.item_metadata(step)['state']
+    as_numpy = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), meta)
+    state = manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.PyTreeRestore(restore_args=as_numpy)))['state']
+  finally:
+    manager.close()
+  return state['params'], step
+
+
+class BestCheckpoint:
+  """The best checkpoint by validation top-1, in ``workdir/checkpoints_best`` (orbax best_fn).
+
+  Kept besides the latest ones of :class:`Checkpoints`; same layout (``state`` + ``meta``),
+  so ``--config.init_from=WORKDIR/checkpoints_best`` evaluates or fine-tunes it.
+  """
+
+  def __init__(self, workdir: str, config, num_classes: int, metric: str = 'val_top1'):
+    self.directory = os.path.join(os.path.abspath(workdir), BEST)
+    self.metric = metric
+    self.meta = _meta(config, num_classes)
+    self.manager = ocp.CheckpointManager(
+        self.directory, item_names=('state', 'meta'),
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=1, best_fn=lambda m: m[metric], best_mode='max',
+            keep_checkpoints_without_metrics=False,
+            enable_async_checkpointing=config.checkpoint.asynchronous, create=True))
+
+  def best_step(self) -> Optional[int]:
+    return self.manager.best_step()
+
+  def save(self, step: int, state, value: float) -> None:
+    """Saves ``state`` with its metric; orbax keeps only the best one."""
+    if step in self.manager.all_steps():  # resumed before this step's regular checkpoint
+      return
+    self.manager.save(
+        step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                      meta=ocp.args.JsonSave(dict(self.meta, step=int(step),
+                                                                  **{self.metric: value}))),
+        metrics={self.metric: float(value)}, force=True)
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()

@@ -11,9 +11,10 @@ CLI (writes an orbax checkpoint that ``config.init_from`` accepts)::
     python -m tps_jax.convert --checkpoint=swin_tiny_patch4_window7_224.pth --imagenet \
         --config=configs/ssv2_tps.py --output=/tmp/tps_inflated
 """
+import dataclasses
 import os
 import re
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import flax
 import jax
@@ -69,6 +70,11 @@ def _torch_key(path: Tuple[str, ...]) -> str:
   return _BACKBONE + '.'.join(parts)
 
 
+def torch_name(path) -> str:
+  """The official PyTorch name of a Flax parameter path (``('layers_0', ...)`` or ``'a/b'``)."""
+  return _torch_key(tuple(path.split('/')) if isinstance(path, str) else tuple(path))
+
+
 def _to_flax(value: np.ndarray, target_ndim: int) -> np.ndarray:
   if target_ndim == 5 and value.ndim == 5:  # Conv3d (O, I, T, H, W) -> (T, H, W, I, O)
     return value.transpose(2, 3, 4, 1, 0)
@@ -105,6 +111,13 @@ def official_to_flax(state_dict: Mapping[str, np.ndarray], model_cfg,
   Raises:
     KeyError / ValueError naming the missing, unexpected or mis-shaped key.
   """
+  model, variables, _ = _map_official(state_dict, model_cfg, num_classes,
+                                      strict_head=strict_head, rng=rng)
+  return model, variables
+
+
+def _map_official(state_dict, model_cfg, num_classes, *, strict_head, rng):
+  """:func:`official_to_flax` plus what became of each array (for :class:`Pretrained`)."""
   sd = {k: v for k, v in state_dict.items() if not _BUFFERS.search(k)}
   ckpt_classes = sd[_HEAD + 'weight'].shape[0] if _HEAD + 'weight' in sd else None
   num_classes = num_classes or ckpt_classes
@@ -138,7 +151,12 @@ def official_to_flax(state_dict: Mapping[str, np.ndarray], model_cfg,
                        jnp.zeros((1,) + _probe_clip(model_cfg), jnp.float32), train=False)
     out.update({p: v for p, v in flax.traverse_util.flatten_dict(fresh['params']).items()
                 if p[0] == 'head'})
-  return model, {'params': flax.traverse_util.unflatten_dict(out)}
+  report = dict(
+      loaded=['/'.join(p) for p in flat if _torch_key(p) in used],
+      reinitialised=['/'.join(p) for p in flat if p[0] == 'head' and reinit_head],
+      ignored=sorted(set(state_dict) - used), source_classes=ckpt_classes,
+      num_classes=num_classes)
+  return model, {'params': flax.traverse_util.unflatten_dict(out)}, report
 
 
 def _probe_clip(model_cfg):
@@ -184,6 +202,12 @@ def inflate_imagenet(state_dict: Mapping[str, np.ndarray], model_cfg, num_classe
   are resized (bicubic) when the window differs and repeated over the temporal rows, and
   the ImageNet classifier is dropped (the head is initialised from ``rng``).
   """
+  model, variables, _ = _inflate(state_dict, model_cfg, num_classes, rng)
+  return model, variables
+
+
+def _inflate(state_dict, model_cfg, num_classes, rng):
+  """:func:`inflate_imagenet` plus what became of each array (ImageNet names)."""
   sd = {k: np.asarray(v) for k, v in state_dict.items()
         if not _BUFFERS.search(k) and not k.startswith('head.')}
   pt = model_cfg.patch_size[0]
@@ -201,25 +225,87 @@ def inflate_imagenet(state_dict: Mapping[str, np.ndarray], model_cfg, num_classe
         v = _resize_table(v, (2 * wh - 1, 2 * ww - 1))
       v = np.tile(v, (rows // spatial, 1))
     inflated[_BACKBONE + k] = v
-  return official_to_flax(inflated, model_cfg, num_classes, rng=rng)
+  model, variables, report = _map_official(inflated, model_cfg, num_classes,
+                                           strict_head=True, rng=rng)
+  report['ignored'] = sorted(k for k in state_dict if _BACKBONE + k not in inflated)
+  report['source_classes'] = (state_dict['head.weight'].shape[0]
+                              if 'head.weight' in state_dict else None)
+  return model, variables, report
+
+
+@dataclasses.dataclass
+class Pretrained:
+  """Where ``config.init_from``'s weights came from and what became of each array.
+
+  ``loaded`` and ``reinitialised`` are Flax parameter paths (``layers_0/blocks_0/...``),
+  ``ignored`` the names of stored arrays that were not used (a classifier of another class
+  count, ImageNet's classifier, index buffers that are recomputed).
+  """
+  source: str
+  kind: str                       # workdir | orbax | official | imagenet
+  step: Optional[int]             # of a workdir's checkpoint
+  source_classes: Optional[int]   # classes of the stored head (None: no head)
+  num_classes: int
+  loaded: List[str]
+  reinitialised: List[str]
+  ignored: List[str]
+
+  def describe(self) -> str:
+    """One line for the log: source, loaded arrays by top-level module, and every
+    re-initialised / ignored name (all names: :func:`dataclasses.asdict`, ``init.json``)."""
+    where = f'{self.kind} {self.source}' + (f' (step {self.step})' if self.step is not None else '')
+    groups: Dict[str, int] = {}
+    for path in self.loaded:
+      groups[path.split('/')[0]] = groups.get(path.split('/')[0], 0) + 1
+    text = (f'weights from {where}: loaded {len(self.loaded)} arrays ('
+            + ', '.join(f'{k}/* {n}' for k, n in sorted(groups.items())) + ')')
+    if self.reinitialised:
+      why = (f'{self.source_classes} classes there, {self.num_classes} here'
+             if self.source_classes else 'no classifier there')
+      text += f'; re-initialised {", ".join(self.reinitialised)} ({why})'
+    if self.ignored:
+      text += f'; ignored {len(self.ignored)}: {", ".join(self.ignored)}'
+    return text
 
 
 def load_pretrained(source: str, model_cfg, num_classes: int, rng=None):
-  """Variables for ``config.init_from``: an orbax dir, or an official / ImageNet file.
+  """``(model, variables)`` for ``config.init_from`` (see :func:`load_pretrained_report`)."""
+  model, variables, _ = load_pretrained_report(source, model_cfg, num_classes, rng=rng)
+  return model, variables
 
-  The head is re-initialised when the stored class count differs from ``num_classes``.
+
+def load_pretrained_report(source: str, model_cfg, num_classes: Optional[int], rng=None
+                           ) -> Tuple[Any, Dict[str, Any], Pretrained]:
+  """Variables for ``config.init_from`` and a :class:`Pretrained` report.
+
+  ``source``: a training workdir (its latest checkpoint; or its ``checkpoints`` /
+  ``checkpoints_best`` directory), an orbax directory of ``python -m tps_jax.convert``, an
+  official ``.pth``/``.npz``, or an ImageNet Swin ``.pth`` (inflated). The head is
+  re-initialised when the stored class count differs from ``num_classes``.
   """
   if not os.path.exists(source):
     raise FileNotFoundError(f'config.init_from: no such checkpoint: {source}')
+  step = None
   if os.path.isdir(source):
-    import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-    params = ocp.StandardCheckpointer().restore(os.path.abspath(source))['params']
+    from tps_jax import checkpoints  # pylint: disable=g-import-not-at-top
+    if checkpoints.is_checkpoint_dir(source):
+      params, step = checkpoints.read_params(source)
+      kind = 'workdir'
+    else:
+      import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+      params = ocp.StandardCheckpointer().restore(os.path.abspath(source))['params']
+      kind = 'orbax'
     sd = flax_to_official({'params': params})
   else:
     sd = load_state_dict(source)
+    kind = 'official'
   if any(k.startswith('layers.') for k in sd):  # ImageNet Swin layout
-    return inflate_imagenet(sd, model_cfg, num_classes, rng=rng)
-  return official_to_flax(sd, model_cfg, num_classes, strict_head=False, rng=rng)
+    model, variables, report = _inflate(sd, model_cfg, num_classes, rng)
+    kind = 'imagenet'
+  else:
+    model, variables, report = _map_official(sd, model_cfg, num_classes, strict_head=False,
+                                             rng=rng)
+  return model, variables, Pretrained(source=source, kind=kind, step=step, **report)
 
 
 def save_variables(variables, output: str) -> None:

@@ -74,7 +74,11 @@ def read_history(workdir: str) -> Dict[str, List]:
 
 
 def plot_history(workdir: str, filename: str = 'curves.png') -> str:
-  """Draws train loss / accuracy and eval accuracy against step; returns the PNG path."""
+  """Draws train loss / accuracy and the validation / eval points against step.
+
+  Returns:
+    The PNG path.
+  """
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -82,10 +86,11 @@ def plot_history(workdir: str, filename: str = 'curves.png') -> str:
   fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
   for name in sorted(hist):
     steps, values = np.asarray(hist[name]).T if hist[name] else ([], [])
+    marker = 'o' if name.startswith(('eval', 'val_')) else None  # sparse points
     if name.endswith('loss'):
-      ax_loss.plot(steps, values, label=name)
-    elif name.endswith(('accuracy', 'top1')):
-      ax_acc.plot(steps, values, label=name, marker='o' if name.startswith('eval') else None)
+      ax_loss.plot(steps, values, label=name, marker=marker)
+    elif name.endswith(('accuracy', 'top1', 'top5')):
+      ax_acc.plot(steps, values, label=name, marker=marker)
   ax_loss.set(xlabel='step', ylabel='loss', title='loss')
   ax_acc.set(xlabel='step', ylabel='accuracy', title='accuracy', ylim=(0, 1.02))
   for ax in (ax_loss, ax_acc):

@@ -5,9 +5,20 @@ NamedSharding in/out shardings (:func:`jit_steps`), so they run unchanged on one
 a fake CPU mesh or a multi-host pod. Every number comes from the config.
 
 Restore order (big_vision's): the workdir's latest checkpoint, else ``config.init_from``
-(a converted official checkpoint or inflated ImageNet Swin weights), else scratch.
+(another run's workdir, a converted official checkpoint or inflated ImageNet Swin
+weights), else scratch; the paper's configs (``config.init_required``) refuse to start from
+random weights unless ``config.init_from='scratch'`` says so. ``WORKDIR/init.json`` keeps
+where the weights came from, so a resumed run still reports it.
+
+While training, the eval split is validated every ``config.eval_every_epochs`` with the
+cheap protocol (``config.eval.val_num_clips`` x ``val_num_crops`` views: one centre crop of
+one clip, as the official ``evaluation = dict(interval=5)``); the best state by val top-1
+is kept in ``WORKDIR/checkpoints_best``. The test protocol runs once, at the end.
 """
+import copy
+import dataclasses
 import functools
+import json
 import math
 import os
 import time
@@ -33,6 +44,8 @@ from tps_jax import reporting
 from tps_jax import sharding
 
 MODES = ('train', 'evaluate', 'train_and_evaluate')
+INIT_FILE = 'init.json'              # where the weights of step 0 came from
+VALIDATION_FILE = 'validation.json'  # the validation points, kept across resumes
 
 
 class SetupError(ValueError):
@@ -63,6 +76,42 @@ def check_config(config) -> None:
   if config.optim.schedule not in optim.SCHEDULES:
     raise ValueError(f'config.optim.schedule={config.optim.schedule!r} is not one of '
                      f'{list(optim.SCHEDULES)}')
+  optim.check_rules(config)
+
+
+SCRATCH = 'scratch'  # config.init_from value: random weights, on purpose
+
+
+def init_path(config) -> str:
+  """The path of ``config.init_from``, or '' (not set, or ``scratch``)."""
+  return '' if config.init_from in ('', SCRATCH) else config.init_from
+
+
+def check_init(config) -> None:
+  """A run from step 0 of a paper config must say where its weights come from."""
+  if config.init_required and not config.init_from:
+    raise ValueError(
+        f'config.init_from is not set, but every {config.dataset.name} number of the paper '
+        'fine-tunes pretrained weights: pass --config.init_from=PATH (a K400 workdir or '
+        'checkpoint, or an ImageNet Swin .pth) or --config.init_from=scratch to train from '
+        'random weights (README: "Reproducing the paper")')
+
+
+def validation_config(config):
+  """``config`` with the cheap validation views (``config.eval.val_num_clips/crops``)."""
+  val = copy.deepcopy(config)
+  val.input.test_num_clips = config.eval.val_num_clips
+  val.input.test_num_crops = config.eval.val_num_crops
+  return val
+
+
+def eval_every(config, steps_per_epoch: float) -> int:
+  """Steps between validations: ``eval_every_steps``, else from ``eval_every_epochs``."""
+  if config.eval_every_steps > 0:
+    return config.eval_every_steps
+  if config.eval_every_epochs <= 0:
+    return 0
+  return max(int(round(config.eval_every_epochs * steps_per_epoch)), 1)
 
 
 def schedule_steps(config, num_train_examples: int) -> Tuple[int, float]:
@@ -246,14 +295,16 @@ def split_name(config, split: str) -> str:
 class _Run:
   """What both modes set up before compiling anything (all bad-input checks happen here)."""
 
-  def __init__(self, config, workdir: str):
+  def __init__(self, config, workdir: str, training: bool = True):
     self.config, self.workdir = config, workdir
     try:
       check_config(config)
       self.mesh = sharding.make_mesh(config)
-      if config.init_from and not os.path.exists(config.init_from):
+      if init_path(config) and not os.path.exists(config.init_from):
         raise FileNotFoundError(f'config.init_from: no such checkpoint: {config.init_from}')
       checkpoints.check_workdir(workdir, config)
+      if training and not checkpoints.is_checkpoint_dir(workdir):
+        check_init(config)  # before the data set is prepared
       self.info = input_pipeline.get_dataset_info(config)
       os.makedirs(workdir, exist_ok=True)
       self.ckpt = checkpoints.Checkpoints(workdir, config, self.info.num_classes)
@@ -265,6 +316,8 @@ class _Run:
         config, self.info.num_examples[config.dataset.splits.train])
     self.rng = jax.random.key(config.seed)
     self.writer = reporting.Writer(workdir, enabled=sharding.is_main_process())
+    self.init: Dict[str, Any] = {}
+    self.best: Optional[checkpoints.BestCheckpoint] = None  # created by training
 
   def initial_state(self) -> Tuple[TrainState, str]:
     """The state to start from and where it came from (restore order of the docstring)."""
@@ -272,17 +325,29 @@ class _Run:
               steps_per_epoch=self.steps_per_epoch)
     init_rng = jax.random.fold_in(self.rng, 0)
     step = self.ckpt.latest_step()
+    init_file = os.path.join(self.workdir, INIT_FILE)
     if step is not None:
       target = create_train_state(self.config, self.model, init_rng, abstract=True, **kw)
+      if os.path.isfile(init_file):
+        with open(init_file) as f:
+          self.init = json.load(f)
       return self.ckpt.restore(target, step), f'checkpoint step {step} in {self.ckpt.directory}'
-    if self.config.init_from:
+    if init_path(self.config):
       from tps_jax import convert  # pylint: disable=g-import-not-at-top
-      _, variables = convert.load_pretrained(self.config.init_from, self.config.model,
-                                             self.info.num_classes, rng=init_rng)
+      _, variables, report = convert.load_pretrained_report(
+          self.config.init_from, self.config.model, self.info.num_classes, rng=init_rng)
       state = create_train_state(self.config, self.model, init_rng,
                                  params=variables['params'], **kw)
-      return state, f'config.init_from={self.config.init_from}'
-    return create_train_state(self.config, self.model, init_rng, **kw), 'scratch'
+      source, self.init = report.describe(), dataclasses.asdict(report)
+    else:
+      state = create_train_state(self.config, self.model, init_rng, **kw)
+      source = 'scratch (random weights' + (', config.init_from=scratch)'
+                                            if self.config.init_from else ')')
+      self.init = {'kind': 'scratch', 'source': self.config.init_from}
+    self.init['description'] = source
+    if sharding.is_main_process():
+      reporting.write_json(init_file, self.init)
+    return state, source
 
   def evaluate(self, p_eval, state, step: int, splits) -> Dict[str, Dict]:
     results = {}
@@ -300,17 +365,37 @@ class _Run:
     self.writer.flush()
     return results
 
+  def validate(self, p_eval, state, step: int) -> Dict[str, float]:
+    """The cheap validation of ``config.eval.split_during_training``: scalars ``val_*``."""
+    config = validation_config(self.config)
+    split = split_name(config, config.eval.split_during_training)
+    t0 = time.time()
+    result = evaluate_split(p_eval, state, config, self.mesh, self.info, split).result()
+    point = {f'val_{k}': float(result[k]) for k in ('top1', 'top5', 'loss')}
+    self.writer.write_scalars(step, point)
+    self.writer.flush()
+    point.update(step=int(step), epoch=step / self.steps_per_epoch,
+                 seconds=time.time() - t0)
+    logging.info('validation at step %d (epoch %.2f, %s, %d view(s)): top-1 %.4f, top-5 %.4f, '
+                 'loss %.4f', step, point['epoch'], split, config.input.test_num_clips *
+                 config.input.test_num_crops, point['val_top1'], point['val_top5'],
+                 point['val_loss'])
+    return point
+
   def close(self) -> None:
     """Flushes metrics, draws the curves, waits for checkpoint writes."""
     self.writer.close()
     if sharding.is_main_process():
       reporting.plot_history(self.workdir)
+    if self.best is not None:
+      self.best.close()
     self.ckpt.close()
 
 
 def _summary(run: _Run, state, **extra) -> Dict:
   return dict(config=run.config.to_dict(), num_classes=run.info.num_classes,
-              num_params=models.count_params(state.params), step=int(state.step), **extra)
+              num_params=models.count_params(state.params), step=int(state.step),
+              init=run.init, **extra)
 
 
 def evaluate(config, workdir: str) -> Dict:
@@ -319,9 +404,9 @@ def evaluate(config, workdir: str) -> Dict:
   Writes ``eval_<split>.json``, ``confusion_<split>.csv`` (and ``predictions_<split>.npz``
   with ``config.eval.write_predictions``) and the summary ``evaluate.json`` in ``workdir``.
   """
-  run = _Run(config, workdir)
+  run = _Run(config, workdir, training=False)
   try:
-    if run.ckpt.latest_step() is None and not config.init_from:
+    if run.ckpt.latest_step() is None and not init_path(config):
       raise SetupError(f'nothing to evaluate: no checkpoint in {run.ckpt.directory} and no '
                        'config.init_from')
     state, source = run.initial_state()
@@ -381,7 +466,10 @@ def _train(run: '_Run', evaluate_during: bool) -> Dict:
   train_rng = jax.random.fold_in(run.rng, 1)
   pending, window, step_times = [], [], []
   last_good, results, t_window, first_window = start, {}, time.time(), True
-  eval_every = config.eval_every_steps if evaluate_during else 0
+  every = eval_every(config, run.steps_per_epoch) if evaluate_during else 0
+  validation = [p for p in _read_validation(workdir) if p['step'] <= start]
+  if every:
+    run.best = checkpoints.BestCheckpoint(workdir, config, run.info.num_classes)
 
   def drain(step):  # fetch pending step metrics; stop on a non-finite loss
     nonlocal pending
@@ -418,10 +506,14 @@ def _train(run: '_Run', evaluate_during: bool) -> Dict:
                    if k != 'nonfinite'}
         run.writer.write_scalars(step, summary)
         window = []
-      if eval_every and (step % eval_every == 0 or last):
+      if every and (step % every == 0 or last):
         t_eval = time.time()
         with hooks[0].timed('eval', wait_jax_async_dispatch=False):
-          results = run.evaluate(p_eval, state, step, (config.eval.split_during_training,))
+          point = run.validate(p_eval, state, step)
+        validation.append(point)
+        if sharding.is_main_process():
+          reporting.write_json(os.path.join(workdir, VALIDATION_FILE), {'points': validation})
+        run.best.save(step, state, point['val_top1'])
         t_window += time.time() - t_eval  # step times exclude evaluation
       if last or stop or step % config.checkpoint.every_steps == 0:
         drain(step)
@@ -430,12 +522,25 @@ def _train(run: '_Run', evaluate_during: bool) -> Dict:
       if stop:
         logging.warning('stopped at step %d (preemption); resume with the same command', step)
         break
-  if evaluate_during and step == run.num_train_steps:
-    final_splits = [s for s in config.eval.splits if split_name(config, s) not in results]
-    results.update(run.evaluate(p_eval, state, step, final_splits))
+  best_point = None
+  if run.best is not None:
+    best_step = run.best.best_step()  # orbax's choice (ties: the later step)
+    best_point = next((p for p in validation if p['step'] == best_step), None)
+  if evaluate_during and step == run.num_train_steps:  # the test protocol, once
+    results.update(run.evaluate(p_eval, state, step, config.eval.splits))
   return _summary(run, state, source=source, eval=results, last_checkpoint=last_good,
+                  validation=validation, best_validation=best_point,
                   train_step_seconds=float(np.median(step_times)) if step_times else None,
                   finished=step == run.num_train_steps)
+
+
+def _read_validation(workdir: str):
+  """The validation points of earlier sessions of this run (resume keeps its curve)."""
+  path = os.path.join(workdir, VALIDATION_FILE)
+  if not os.path.isfile(path):
+    return []
+  with open(path) as f:
+    return json.load(f)['points']
 
 
 def run_mode(config, workdir: str, mode: str) -> Dict:

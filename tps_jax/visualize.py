@@ -142,7 +142,7 @@ def plot_clips(videos, labels, class_names: Sequence[str], num_shown_frames: int
   return fig
 
 
-def plot_histories(workdirs: Dict[str, str], metrics=('train_loss', 'eval_validation_top1')):
+def plot_histories(workdirs: Dict[str, str], metrics=('train_loss', 'val_top1')):
   """Training curves of several ``main.py`` workdirs on shared axes (one panel per metric)."""
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   from tps_jax import reporting  # pylint: disable=g-import-not-at-top

@@ -39,3 +39,37 @@ def test_zero_ops_is_identity():
   video = _clip_of_identical_frames()
   np.testing.assert_array_equal(randaugment.randaugment(video, tf.constant([0, 0]), num_ops=0),
                                 tf.cast(video, tf.float32))
+
+
+def test_geometric_ops_fill_with_zero_and_cutout_with_128():
+  """imgaug's defaults: Affine-based ops cval=0, Cutout cval=128."""
+  white = tf.fill([2, 20, 20, 3], 255.0)
+  moved = randaugment._apply('translate_x', white, 1.0, tf.constant(1.0),
+                             tf.constant([0, 1], tf.int64)).numpy()
+  assert moved[:, :, :3].max() == 0.0 and moved[:, :, -3:].min() == 255.0  # 4 px shift
+  rotated = randaugment._apply('rotate', white, 1.0, tf.constant(1.0),
+                               tf.constant([0, 1], tf.int64)).numpy()
+  assert rotated[:, 0, 0].max() == 0.0  # a corner rotated out of the frame
+  cut = randaugment._apply('cutout', white, 1.0, tf.constant(1.0),
+                           tf.constant([3, 1], tf.int64)).numpy()
+  assert set(np.unique(cut)) == {128.0, 255.0}
+  assert (cut[0, ..., 0] == 128).sum() <= 16 and (cut[0] == cut[1]).all()  # 4x4, same place
+
+
+def _frames_with_different_ranges():
+  rng = np.random.default_rng(1)
+  dark = rng.integers(10, 60, size=(16, 16, 3))
+  bright = rng.integers(150, 250, size=(16, 16, 3))
+  return np.stack([dark, bright]).astype(np.uint8)
+
+
+@pytest.mark.parametrize('op', ['autocontrast', 'equalize'])
+def test_autocontrast_and_equalize_are_pil_per_frame(op):
+  """Each frame by its own histogram, as imgaug's pillike ops (PIL's rule) per frame."""
+  from PIL import Image, ImageOps  # pylint: disable=g-import-not-at-top
+  video = _frames_with_different_ranges()
+  out = randaugment._apply(op, tf.constant(video, tf.float32), 0.9, tf.constant(1.0),
+                           tf.constant([0, 1], tf.int64)).numpy()
+  for t in range(2):
+    pil = getattr(ImageOps, op)(Image.fromarray(video[t]))
+    np.testing.assert_allclose(out[t], np.asarray(pil, np.float32), atol=1.0)

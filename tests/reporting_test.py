@@ -1,0 +1,30 @@
+"""Run reporting: the curves show the validation points."""
+import matplotlib
+import matplotlib.figure
+
+from tps_jax import reporting
+
+
+def test_curves_plot_validation_points_with_markers(tmp_path, monkeypatch):
+  writer = reporting.Writer(str(tmp_path))
+  for step in range(1, 5):
+    writer.write_scalars(step, {'train_loss': 2.0 / step, 'train_accuracy': 0.2 * step})
+    if step % 2 == 0:
+      writer.write_scalars(step, {'val_top1': 0.3 * step / 2, 'val_top5': 0.9,
+                                  'val_loss': 1.5 / step})
+  writer.close()
+  drawn = {}
+  save = matplotlib.figure.Figure.savefig
+
+  def capture(fig, *args, **kwargs):
+    for ax in fig.axes:
+      for line in ax.get_lines():
+        drawn[line.get_label()] = (list(line.get_xdata()), line.get_marker())
+    return save(fig, *args, **kwargs)
+
+  monkeypatch.setattr(matplotlib.figure.Figure, 'savefig', capture)
+  path = reporting.plot_history(str(tmp_path))
+  assert path.endswith('curves.png')
+  for name in ('val_top1', 'val_top5', 'val_loss'):
+    assert drawn[name] == ([2, 4], 'o'), name
+  assert drawn['train_loss'][0] == [1, 2, 3, 4]
