@@ -7,9 +7,11 @@ a fake CPU mesh or a multi-host pod. Every number comes from the config.
 Restore order (big_vision's): the workdir's latest checkpoint, else ``config.init_from``
 (a converted official checkpoint or inflated ImageNet Swin weights), else scratch.
 """
+import errno
 import functools
 import math
 import os
+import shutil
 import time
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -27,16 +29,22 @@ import input_pipeline
 from input_pipeline import mixing
 from tps_jax import checkpoints
 from tps_jax import evaluation
+from tps_jax import locking
 from tps_jax import models
 from tps_jax import optim
 from tps_jax import reporting
 from tps_jax import sharding
 
 MODES = ('train', 'evaluate', 'train_and_evaluate')
+QUOTES = '"\''  # KeyError messages come quoted
 
 
 class SetupError(ValueError):
   """A config, workdir or path that cannot work, found before anything is compiled."""
+
+
+class RunError(RuntimeError):
+  """A failure during the run with a one-line cause (e.g. the disk is full)."""
 
 
 class TrainState(train_state.TrainState):
@@ -52,8 +60,19 @@ def clip_shape(config) -> Tuple[int, int, int, int]:
 
 def check_config(config) -> None:
   """Every check that needs no data and no compilation; a one-line ValueError each."""
-  for size in (config.input.image_size, config.input.eval_image_size):
+  for field in ('batch_size', 'eval_batch_size', 'input.num_frames', 'input.image_size',
+                'input.eval_image_size', 'checkpoint.every_steps', 'checkpoint.keep',
+                'log_every_steps'):
+    section, _, name = field.rpartition('.')
+    value = (config[section] if section else config)[name]
+    if value <= 0:
+      raise ValueError(f'config.{field}={value} must be positive')
+  for field in ('input.image_size', 'input.eval_image_size'):
+    size = config.input[field.split('.')[1]]
     models.validate(config.model, config.input.num_frames, size)
+    if size < max(config.model.patch_size[1:]):
+      raise ValueError(f'config.{field}={size} is smaller than one patch '
+                       f'(config.model.patch_size={tuple(config.model.patch_size)})')
   if config.optim.grad_accum_steps < 1 or config.batch_size % config.optim.grad_accum_steps:
     raise ValueError(f'config.batch_size={config.batch_size} is not divisible by '
                      f'config.optim.grad_accum_steps={config.optim.grad_accum_steps}')
@@ -242,19 +261,31 @@ def split_name(config, split: str) -> str:
 class _Run:
   """What both modes set up before compiling anything (all bad-input checks happen here)."""
 
-  def __init__(self, config, workdir: str):
+  def __init__(self, config, workdir: str, *, evaluate_only: bool = False):
+    """``evaluate_only``: take no lock, write nothing before a checkpoint is found."""
     self.config, self.workdir = config, workdir
+    self.lock = None
     try:
       check_config(config)
       self.mesh = sharding.make_mesh(config)
       if config.init_from and not os.path.exists(config.init_from):
         raise FileNotFoundError(f'config.init_from: no such checkpoint: {config.init_from}')
       checkpoints.check_workdir(workdir, config)
+      ckpt_dir = os.path.join(os.path.abspath(workdir), 'checkpoints')
+      if evaluate_only and not config.init_from and not checkpoints.committed_steps(ckpt_dir):
+        raise ValueError(f'nothing to evaluate: no checkpoint in {ckpt_dir} and no '
+                         'config.init_from')
       self.info = input_pipeline.get_dataset_info(config)
       os.makedirs(workdir, exist_ok=True)
-      self.ckpt = checkpoints.Checkpoints(workdir, config, self.info.num_classes)
+      if not evaluate_only:
+        if sharding.is_main_process():  # the other processes are part of the same run
+          self.lock = locking.WorkdirLock(workdir)
+      self.ckpt = checkpoints.Checkpoints(workdir, config, self.info.num_classes,
+                                          read_only=evaluate_only)
       self.ckpt.check_compatible()
     except (ValueError, FileNotFoundError, KeyError) as e:
+      if self.lock:
+        self.lock.release()
       raise SetupError(str(e).strip('"\'')) from e
     self.model = models.build_model(config.model, self.info.num_classes)
     self.num_train_steps, self.steps_per_epoch = schedule_steps(
@@ -267,14 +298,22 @@ class _Run:
     kw = dict(mesh=self.mesh, num_train_steps=self.num_train_steps,
               steps_per_epoch=self.steps_per_epoch)
     init_rng = jax.random.fold_in(self.rng, 0)
-    step = self.ckpt.latest_step()
-    if step is not None:
+    if self.ckpt.latest_step() is not None:
       target = create_train_state(self.config, self.model, init_rng, abstract=True, **kw)
-      return self.ckpt.restore(target, step), f'checkpoint step {step} in {self.ckpt.directory}'
+      try:
+        state, step = self.ckpt.restore_latest(target)
+      except ValueError as e:
+        raise SetupError(str(e)) from None
+      if step is not None:
+        return state, f'checkpoint step {step} in {self.ckpt.directory}'
     if self.config.init_from:
       from tps_jax import convert  # pylint: disable=g-import-not-at-top
-      _, variables = convert.load_pretrained(self.config.init_from, self.config.model,
-                                             self.info.num_classes, rng=init_rng)
+      try:
+        _, variables = convert.load_pretrained(self.config.init_from, self.config.model,
+                                               self.info.num_classes, rng=init_rng)
+      except (ValueError, KeyError, ImportError) as e:
+        raise SetupError(f'config.init_from={self.config.init_from}: '
+                         f'{str(e).strip(QUOTES)}') from None
       state = create_train_state(self.config, self.model, init_rng,
                                  params=variables['params'], **kw)
       return state, f'config.init_from={self.config.init_from}'
@@ -297,11 +336,21 @@ class _Run:
     return results
 
   def close(self) -> None:
-    """Flushes metrics, draws the curves, waits for checkpoint writes."""
-    self.writer.close()
-    if sharding.is_main_process():
-      reporting.plot_history(self.workdir)
-    self.ckpt.close()
+    """Commits pending checkpoint writes first, so that nothing after (metrics, curves: a
+    damaged history, a full disk) can lose them; then flushes, draws, unlocks."""
+    try:
+      self.ckpt.close()
+    finally:
+      try:
+        self.writer.close()
+        if sharding.is_main_process():
+          try:
+            reporting.plot_history(self.workdir)
+          except (OSError, ValueError) as e:
+            logging.warning('curves not drawn: %s', e)
+      finally:
+        if self.lock:
+          self.lock.release()
 
 
 def _summary(run: _Run, state, **extra) -> Dict:
@@ -315,11 +364,8 @@ def evaluate(config, workdir: str) -> Dict:
   Writes ``eval_<split>.json``, ``confusion_<split>.csv`` (and ``predictions_<split>.npz``
   with ``config.eval.write_predictions``) and the summary ``evaluate.json`` in ``workdir``.
   """
-  run = _Run(config, workdir)
+  run = _Run(config, workdir, evaluate_only=True)
   try:
-    if run.ckpt.latest_step() is None and not config.init_from:
-      raise SetupError(f'nothing to evaluate: no checkpoint in {run.ckpt.directory} and no '
-                       'config.init_from')
     state, source = run.initial_state()
     logging.info('evaluating %s', source)
     _, p_eval = jit_steps(config, run.mesh, jax.tree.map(lambda x: x.sharding, state))
@@ -431,13 +477,36 @@ def _train(run: '_Run', evaluate_during: bool) -> Dict:
     results.update(run.evaluate(p_eval, state, step, final_splits))
   return _summary(run, state, source=source, eval=results, last_checkpoint=last_good,
                   train_step_seconds=float(np.median(step_times)) if step_times else None,
-                  finished=step == run.num_train_steps)
+                  finished=step == run.num_train_steps, stop_signal=run.ckpt.stop_signal)
 
 
 def run_mode(config, workdir: str, mode: str) -> Dict:
   """``main.py``'s dispatch: ``train`` | ``evaluate`` | ``train_and_evaluate``."""
   if mode not in MODES:
     raise ValueError(f'--mode={mode!r} is not one of {list(MODES)}')
-  if mode == 'evaluate':
-    return evaluate(config, workdir)
-  return train_and_evaluate(config, workdir, evaluate_during=mode == 'train_and_evaluate')
+  try:
+    if mode == 'evaluate':
+      return evaluate(config, workdir)
+    return train_and_evaluate(config, workdir, evaluate_during=mode == 'train_and_evaluate')
+  except Exception as e:  # pylint: disable=broad-except
+    full = disk_full(e, workdir)
+    if full:
+      raise RunError(full) from None
+    raise
+
+
+def disk_full(error: BaseException, workdir: str) -> Optional[str]:
+  """One line (which file, how much space is left) when ``error`` comes from a full disk."""
+  while error is not None:
+    if (isinstance(error, OSError) and error.errno == errno.ENOSPC) or (
+        'No space left on device' in str(error)):
+      where = getattr(error, 'filename', None) or workdir
+      try:
+        free = shutil.disk_usage(os.path.dirname(os.path.abspath(where)) or workdir).free
+      except OSError:
+        free = shutil.disk_usage(workdir).free if os.path.exists(workdir) else 0
+      return (f'disk full: writing {where} failed with {free / 2**20:.1f} MiB free there; '
+              'free some space and rerun the same command (it resumes from the last '
+              'committed checkpoint)')
+    error = error.__cause__ or error.__context__
+  return None
