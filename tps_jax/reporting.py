@@ -44,7 +44,7 @@ class Writer:
     self.enabled = enabled
     self.writer = metric_writers.create_default_writer(workdir, just_logging=not enabled)
     path = os.path.join(workdir, HISTORY)
-    if enabled and os.path.exists(path) and os.path.getsize(path):
+    if enabled and os.path.isfile(path) and os.path.getsize(path):
       with open(path, 'rb+') as f:  # a cut-short last line must not swallow the next one
         f.seek(-1, os.SEEK_END)
         if f.read(1) != b'\n':
@@ -54,8 +54,12 @@ class Writer:
     scalars = {k: float(v) for k, v in scalars.items()}
     self.writer.write_scalars(step, scalars)
     if self.enabled:
-      with open(os.path.join(self.workdir, HISTORY), 'a') as f:
-        f.write(json.dumps(dict(step=int(step), **scalars)) + '\n')
+      path = os.path.join(self.workdir, HISTORY)
+      try:
+        with open(path, 'a') as f:
+          f.write(json.dumps(dict(step=int(step), **scalars)) + '\n')
+      except OSError as e:  # name the file (a failed write or flush does not)
+        raise OSError(e.errno, e.strerror, path) from e
 
   def write_hparams(self, hparams: Mapping) -> None:
     self.writer.write_hparams(dict(hparams))
@@ -71,7 +75,7 @@ def read_history(workdir: str) -> Dict[str, List]:
   """``{name: [(step, value), ...]}``; a step written twice (resume) keeps its last value."""
   path = os.path.join(workdir, HISTORY)
   by_name: Dict[str, Dict[int, float]] = {}
-  if os.path.exists(path):
+  if os.path.isfile(path):
     with open(path) as f:
       for number, line in enumerate(f, 1):
         try:

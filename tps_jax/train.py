@@ -11,6 +11,7 @@ import errno
 import functools
 import math
 import os
+import re
 import shutil
 import time
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -500,7 +501,8 @@ def disk_full(error: BaseException, workdir: str) -> Optional[str]:
   while error is not None:
     if (isinstance(error, OSError) and error.errno == errno.ENOSPC) or (
         'No space left on device' in str(error)):
-      where = getattr(error, 'filename', None) or workdir
+      quoted = re.search(r'"(/[^"]+)"', str(error))  # tensorstore names the file in quotes
+      where = getattr(error, 'filename', None) or (quoted and quoted.group(1)) or workdir
       try:
         free = shutil.disk_usage(os.path.dirname(os.path.abspath(where)) or workdir).free
       except OSError:
