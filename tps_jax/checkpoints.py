@@ -57,7 +57,7 @@ def _file_digests(step_dir: str) -> Dict[str, str]:
     for name in files:
       path = os.path.join(root, name)
       rel = os.path.relpath(path, step_dir)
-      if rel == CHECKSUMS:
+      if rel.startswith(CHECKSUMS):
         continue
       h = hashlib.sha256()
       with open(path, 'rb') as f:
@@ -72,8 +72,9 @@ def write_checksums(step_dir: str) -> None:
   path = os.path.join(step_dir, CHECKSUMS)
   if os.path.exists(path):
     return
+  digests = _file_digests(step_dir)
   with open(path + '.tmp', 'w') as f:
-    json.dump(_file_digests(step_dir), f, indent=0, sort_keys=True)
+    json.dump(digests, f, indent=0, sort_keys=True)
   os.replace(path + '.tmp', path)
 
 
@@ -249,6 +250,17 @@ class Checkpoints:
       steps = steps[:-1]
     for step in steps:
       write_checksums(os.path.join(self.directory, str(step)))
+
+  def save(self, step: int, state, *, force: bool = False) -> bool:
+    """Saves (asynchronously) when ``step`` is due, or always with ``force``; checksums
+    the steps committed by then (orbax finishes the previous save before a new one)."""
+    saved = self.manager.save(
+        step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                      meta=ocp.args.JsonSave(dict(self.meta, step=int(step)))),
+        force=force)
+    if saved:
+      self.seal(finished=False)
+    return saved
 
   def should_stop(self, step: int) -> bool:
     """True after SIGTERM / SIGINT (single process) or at a preemption sync point (multi-host)."""
