@@ -307,9 +307,13 @@ def _numpy_batches(ds, bad: readers.BadRecords):
     try:
       batch = next(iterator)
     except StopIteration:
-      return
+      batch = None
     except tf.errors.OpError as e:
       raise bad.reraise(e) from None
+    if bad.error:  # a bad record without skip_corrupt: dropped in the graph, raised here
+      raise readers.BadRecordError(bad.error)
+    if batch is None:
+      return
     yield batch
 
 

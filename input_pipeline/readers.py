@@ -199,10 +199,11 @@ def validate(element, num_classes: int):
 
 
 class BadRecords:
-  """Raises on, or counts and logs, the records `validate` rejects.
+  """Stops on, or counts and logs, the records `validate` rejects (and undecodable records,
+  truncated files).
 
-  Used from the tf.data graph through `keep`; the error text is kept here so that the
-  iterator can re-raise it as one line (see `reraise`).
+  Used from the tf.data graph through `keep`; without skip a bad record is dropped and its
+  error text kept here, and the iterator raises it as one line (`error`, `reraise`).
   """
 
   def __init__(self, name: str, split: str, skip: bool):
@@ -219,9 +220,9 @@ class BadRecords:
                       'config.dataset.skip_corrupt=True)', self.name, self.split, clip_id,
                       reason, self.count)
       return False
-    self.error = (f'{self.name} {self.split}: record {clip_id!r}: {reason} (set '
-                  'config.dataset.skip_corrupt=True to skip such records)')
-    raise BadRecordError(self.error)
+    self.error = self.error or (f'{self.name} {self.split}: record {clip_id!r}: {reason} (set '
+                                'config.dataset.skip_corrupt=True to skip such records)')
+    return False  # the iterator raises it (no exception inside tf.data: no TF traceback)
 
   def truncated(self, path, position, lost) -> bool:
     """py_function: a file that ended (or broke) at record ``position`` of its range."""
@@ -232,10 +233,11 @@ class BadRecords:
                       'records after it (%d skipped so far; config.dataset.skip_corrupt=True)',
                       self.name, self.split, path, position, lost, self.count)
       return False
-    self.error = (f'{self.name} {self.split}: {path} is truncated or damaged at record '
-                  f'{position} ({lost} records unread; set config.dataset.skip_corrupt=True '
-                  'to skip the rest of such files)')
-    raise BadRecordError(self.error)
+    self.error = self.error or (
+        f'{self.name} {self.split}: {path} is truncated or damaged at record {position} '
+        f'({lost} records unread; set config.dataset.skip_corrupt=True to skip the rest of '
+        'such files)')
+    return False
 
   def undecodable(self, clip_id) -> bool:
     """py_function: a record whose sampled frames fail to decode."""

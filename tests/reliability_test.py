@@ -293,6 +293,20 @@ def test_truncated_shard_rest_is_skipped_and_counted_with_skip_corrupt(tmp_path,
   assert f'{shard} is truncated or damaged at record 2: skipped the 2 records' in caplog.text
 
 
+def test_bad_shard_stops_main_with_one_line_and_no_traceback(data_dir, tmp_path):
+  copy = str(tmp_path / 'tfds')
+  shutil.copytree(data_dir, copy)
+  shard = next(os.path.join(r, f) for r, _, fs in os.walk(copy) for f in fs
+               if f.startswith('reversal_pairs-train.tfrecord'))
+  os.truncate(shard, os.path.getsize(shard) * 6 // 10)
+  rc, _, err = _main(str(tmp_path / 'run'), copy, mode='train',
+                     env=dict(ENV, TF_CPP_MIN_LOG_LEVEL='0'))
+  last = err.strip().splitlines()[-1]
+  assert rc == 1 and last.startswith(f'main.py: synthetic_tiny train: {shard} is truncated or '
+                                     'damaged at record '), err[-3000:]
+  assert 'Traceback' not in err
+
+
 # --- 5. Signals and exit codes. ---------------------------------------------------------
 
 def test_sigint_saves_exits_130_and_resumes_exactly(reference_run, data_dir, tmp_path):

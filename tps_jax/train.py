@@ -28,6 +28,7 @@ import optax
 
 import input_pipeline
 from input_pipeline import mixing
+from input_pipeline import readers
 from tps_jax import checkpoints
 from tps_jax import evaluation
 from tps_jax import locking
@@ -489,6 +490,8 @@ def run_mode(config, workdir: str, mode: str) -> Dict:
     if mode == 'evaluate':
       return evaluate(config, workdir)
     return train_and_evaluate(config, workdir, evaluate_during=mode == 'train_and_evaluate')
+  except readers.BadRecordError as e:
+    raise RunError(str(e)) from None
   except Exception as e:  # pylint: disable=broad-except
     full = disk_full(e, workdir)
     if full:
