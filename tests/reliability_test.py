@@ -167,6 +167,16 @@ def test_no_good_checkpoint_stops_with_one_line(trained, data_dir, tmp_path, mon
   assert '\n' not in str(e.value) and _steps(workdir) == []
 
 
+def test_intact_checkpoint_of_another_optimizer_is_refused_not_moved(trained, data_dir,
+                                                                     tmp_path):
+  workdir = _copy(trained, tmp_path)
+  with pytest.raises(train.SetupError) as e:
+    _train(workdir, data_dir, 6, optim__grad_clip_norm=1.0)  # one more optimizer state
+  assert str(e.value).startswith(f'checkpoint {workdir}/checkpoints/4 is intact but does not '
+                                 "restore into this config's state"), str(e.value)
+  assert '\n' not in str(e.value) and _steps(workdir) == [2, 4]
+
+
 def test_evaluate_survives_the_chosen_step_being_garbage_collected(
     trained, data_dir, tmp_path, monkeypatch):
   workdir = _copy(trained, tmp_path)

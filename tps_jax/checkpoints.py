@@ -224,6 +224,10 @@ class Checkpoints:
             logging.warning('checkpoint %s was deleted while being read; trying the newest',
                             step_dir)
             return self.restore_latest(abstract_state)
+          if os.path.exists(os.path.join(step_dir, CHECKSUMS)):  # intact: the config differs
+            raise ValueError(f'checkpoint {step_dir} is intact but does not restore into '
+                             f'this config\'s state ({_one_line(e)}): use the config it was '
+                             'trained with, or a new --workdir') from None
           reason = f'restore failed: {_one_line(e)}'
       if self.read_only:
         logging.warning('checkpoint %s is bad (%s): skipped', step_dir, reason)
@@ -232,8 +236,9 @@ class Checkpoints:
                         'previous step', step_dir, reason, self.move_aside(step))
       bad.append(step)
     if bad:
+      aside = '' if self.read_only else '; moved aside as bad_*'
       raise ValueError(f'no usable checkpoint in {self.directory}: steps {bad} are bad '
-                       f'(see the warnings above{"" if self.read_only else "; moved aside as bad_*"})')
+                       f'(see the warnings above{aside})')
     return None, None
 
   def seal(self, *, finished: bool) -> None:

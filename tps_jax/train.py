@@ -279,9 +279,8 @@ class _Run:
                          'config.init_from')
       self.info = input_pipeline.get_dataset_info(config)
       os.makedirs(workdir, exist_ok=True)
-      if not evaluate_only:
-        if sharding.is_main_process():  # the other processes are part of the same run
-          self.lock = locking.WorkdirLock(workdir)
+      if not evaluate_only and sharding.is_main_process():  # the others: the same run
+        self.lock = locking.WorkdirLock(workdir)
       self.ckpt = checkpoints.Checkpoints(workdir, config, self.info.num_classes,
                                           read_only=evaluate_only)
       self.ckpt.check_compatible()
@@ -479,7 +478,8 @@ def _train(run: '_Run', evaluate_during: bool) -> Dict:
     results.update(run.evaluate(p_eval, state, step, final_splits))
   return _summary(run, state, source=source, eval=results, last_checkpoint=last_good,
                   train_step_seconds=float(np.median(step_times)) if step_times else None,
-                  finished=step == run.num_train_steps, stop_signal=run.ckpt.stop_signal)
+                  finished=step == run.num_train_steps,
+                  stop_signal=None if step == run.num_train_steps else run.ckpt.stop_signal)
 
 
 def run_mode(config, workdir: str, mode: str) -> Dict:
