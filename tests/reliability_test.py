@@ -111,12 +111,23 @@ def _largest_file(directory):
   return max(files, key=os.path.getsize)
 
 
+def _write(path, data):
+  with open(path, 'wb') as f:
+    f.write(data)
+
+
+def _json(path):
+  with open(path) as f:
+    return json.load(f)
+
+
 def _flip_bytes(step_dir):
   path = _largest_file(os.path.join(step_dir, 'state'))
-  data = bytearray(open(path, 'rb').read())
+  with open(path, 'rb') as f:
+    data = bytearray(f.read())
   data[len(data) // 2] ^= 0x01
   data[len(data) // 2 + 1] ^= 0x80
-  open(path, 'wb').write(bytes(data))
+  _write(path, bytes(data))
 
 
 def _truncate(step_dir):
@@ -135,7 +146,7 @@ CORRUPTIONS = {
     'truncated_without_checksums': _truncate_unchecked,
     'deleted_metadata': lambda d: os.remove(os.path.join(d, 'state', '_METADATA')),
     'deleted_manifest': lambda d: os.remove(os.path.join(d, 'state', 'manifest.ocdbt')),
-    'garbage_meta': lambda d: open(os.path.join(d, 'meta', 'metadata'), 'w').write('{garb'),
+    'garbage_meta': lambda d: _write(os.path.join(d, 'meta', 'metadata'), b'{garb'),
 }
 
 
@@ -212,7 +223,7 @@ def test_second_run_on_a_locked_workdir_stops_with_one_line_naming_the_holder(
     assert 'Traceback' not in err
   finally:
     holder.kill()
-    holder.wait()
+    holder.communicate()
   locking.WorkdirLock(str(tmp_path)).release()  # a dead holder's lock is free
 
 
@@ -330,12 +341,12 @@ def test_sigint_saves_exits_130_and_resumes_exactly(reference_run, data_dir, tmp
   proc.send_signal(signal.SIGINT)
   _, err = proc.communicate(timeout=600)
   assert proc.returncode == 130 and 'Traceback' not in err, err[-3000:]
-  stopped = json.load(open(os.path.join(workdir, 'metrics.json')))
+  stopped = _json(os.path.join(workdir, 'metrics.json'))
   assert not stopped['finished'] and stopped['last_checkpoint'] == stopped['step']
   assert _steps(workdir) == [stopped['step']]
   rc, _, err = _main(workdir, data_dir, *flags, mode='train')
   assert rc == 0, err[-3000:]
-  summary = json.load(open(os.path.join(workdir, 'metrics.json')))
+  summary = _json(os.path.join(workdir, 'metrics.json'))
   assert summary['source'].startswith(f'checkpoint step {stopped["step"]} ')  # none redone
   reference, resumed = _losses(reference_run), _losses(workdir)
   assert sorted(resumed) == sorted(reference)
