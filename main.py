@@ -5,7 +5,8 @@
         --config.dataset.manual_dir=/data/ssv2 --config.init_from=/ckpt/tps_k400
     python main.py --config=configs/ssv2_tps.py --workdir=DIR --mode=evaluate
 
-Running the same command again resumes from the workdir's latest checkpoint. On several
+Running the same command again resumes from the workdir's latest checkpoint (exit code
+143 / 130 after SIGTERM / SIGINT saved and stopped a run; 1 on an error). On several
 hosts add ``--multiprocess`` (TPU pods, SLURM: auto-detected; elsewhere also pass
 ``--coordinator_address``, ``--num_processes`` and ``--process_id``).
 """
@@ -55,9 +56,14 @@ def main(argv):
                jax.devices()[0].platform)
   try:
     summary = train.run_mode(FLAGS.config, FLAGS.workdir, FLAGS.mode)
-  except (train.SetupError, FloatingPointError) as e:  # bad input or NaN: one line
+  except (train.SetupError, train.RunError, FloatingPointError) as e:  # one line
     raise SystemExit(f'main.py: {e}') from None
+  except KeyboardInterrupt:  # a second Ctrl-C, or one before the handler is installed
+    logging.error('main.py: interrupted; nothing saved since the last checkpoint')
+    raise SystemExit(130) from None
   logging.info('done: %s', {k: v for k, v in summary.items() if k != 'config'})
+  if summary.get('stop_signal'):  # stopped early: 128 + signal (143 SIGTERM, 130 SIGINT)
+    raise SystemExit(128 + summary['stop_signal'])
 
 
 if __name__ == '__main__':

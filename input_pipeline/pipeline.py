@@ -218,6 +218,30 @@ def preprocess_eval(element, input_config):
           'mask': tf.constant(True)}
 
 
+def _decoded(ds, fn, bad: readers.BadRecords, parallel):
+  """``ds.map(fn)`` where a record whose decoding fails (JPEG data corrupt inside, which
+  the marker check of ``readers.validate`` cannot see) is a named, skippable bad record.
+
+  Each element is mapped in its own one-element dataset whose errors are caught, so a
+  failure drops that record only; ``bad`` then raises or counts it.
+  """
+  def one(*args):
+    clip_id = args[-1]['id']
+    out = tf.data.Dataset.from_tensors(args).map(lambda *a: (fn(*a), True)).ignore_errors()
+    blank = tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), out.element_spec[0])
+    failed = tf.data.Dataset.from_tensors((blank, False))
+    return out.concatenate(failed).take(1).map(lambda x, ok: (x, ok, clip_id))
+
+  def keep(x, ok, clip_id):
+    del x
+    return tf.cond(ok, lambda: tf.constant(True), lambda: tf.reshape(
+        tf.py_function(bad.undecodable, [clip_id], tf.bool), []))
+
+  ds = ds.interleave(one, cycle_length=parallel, block_length=1, num_parallel_calls=parallel,
+                     deterministic=True)
+  return ds.filter(keep).map(lambda x, ok, clip_id: x)
+
+
 def _options(input_config):
   options = tf.data.Options()
   options.deterministic = True
@@ -253,12 +277,12 @@ def train_dataset(config, *, start_step: int = 0, process_index: int = 0,
   shuffle_root = tf.random.experimental.stateless_fold_in(root, 0)
   augment_root = tf.random.experimental.stateless_fold_in(root, 1)
 
+  bad = readers.BadRecords(source.name, source.split, config.dataset.skip_corrupt)
+
   def epoch(e):
     return readers.record_stream(
         ranges, cycle_length=c.cycle_length, shuffle_block=c.shuffle_buffer,
-        shuffle_key=tf.random.experimental.stateless_fold_in(shuffle_root, e))
-
-  bad = readers.BadRecords(source.name, source.split, config.dataset.skip_corrupt)
+        shuffle_key=tf.random.experimental.stateless_fold_in(shuffle_root, e), bad=bad)
 
   def parse(i, record):
     return i, source.parse(record)
@@ -274,7 +298,7 @@ def train_dataset(config, *, start_step: int = 0, process_index: int = 0,
   ds = tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch)
   ds = ds.enumerate(start=start_epoch * per_epoch).skip(offset)
   ds = ds.map(parse, num_parallel_calls=_parallel(c)).filter(keep)
-  ds = ds.map(preprocess, num_parallel_calls=_parallel(c))
+  ds = _decoded(ds, preprocess, bad, _parallel(c))
   ds = ds.batch(local_batch, drop_remainder=True).prefetch(c.prefetch)
   return ds.with_options(_options(c)), bad
 
@@ -304,11 +328,10 @@ def eval_dataset(config, split: str, *, process_index: int = 0, process_count: i
   pad = tf.data.Dataset.from_tensors(padding).repeat()
   bad = readers.BadRecords(source.name, split, config.dataset.skip_corrupt)
   if ranges:
-    ds = readers.record_stream(ranges, cycle_length=1)
+    ds = readers.record_stream(ranges, cycle_length=1, bad=bad)
     ds = ds.map(source.parse, num_parallel_calls=_parallel(c))
     ds = ds.filter(functools.partial(bad.keep, num_classes=info.num_classes))
-    ds = ds.map(functools.partial(preprocess_eval, input_config=c),
-                num_parallel_calls=_parallel(c))
+    ds = _decoded(ds, functools.partial(preprocess_eval, input_config=c), bad, _parallel(c))
     pad = ds.concatenate(pad)
   ds = pad.take(num_batches * local_batch).batch(local_batch).prefetch(c.prefetch)
   return ds.with_options(_options(c)), bad, num_batches
@@ -321,9 +344,13 @@ def _numpy_batches(ds, bad: readers.BadRecords):
     try:
       batch = next(iterator)
     except StopIteration:
-      return
+      batch = None
     except tf.errors.OpError as e:
       raise bad.reraise(e) from None
+    if bad.error:  # a bad record without skip_corrupt: dropped in the graph, raised here
+      raise readers.BadRecordError(bad.error)
+    if batch is None:
+      return
     yield batch
 
 

@@ -121,13 +121,32 @@ def process_ranges(shards, process_index: int, process_count: int):
   return out
 
 
+def _guarded_range(path, skip, take, bad: 'BadRecords'):
+  """The records of one range; a file that ends early (truncated, or a damaged record:
+  ``DataLossError``) is reported through ``bad`` with its path and how much was lost."""
+  records = tf.data.TFRecordDataset(path).skip(skip).take(take)
+  records = records.map(lambda r: (r, True)).ignore_errors()  # a DataLossError ends it
+  end = tf.data.Dataset.from_tensors((tf.constant(b''), False))
+  def count(n, item):
+    record, real = item
+    return n + tf.cast(real, tf.int64), (record, real, n)
+  def keep(record, real, n):
+    del record
+    return tf.cond(real | (n >= take), lambda: real, lambda: tf.reshape(  # the end marker
+        tf.py_function(bad.truncated, [path, skip + n, take - n], tf.bool), []))
+  return records.concatenate(end).scan(tf.constant(0, tf.int64), count).filter(keep).map(
+      lambda record, real, n: record)
+
+
 def record_stream(ranges, *, cycle_length: int = 1, shuffle_key=None,
-                  shuffle_block: int = 0):
+                  shuffle_block: int = 0, bad: 'BadRecords' = None):
   """Serialized records of the ranges: one pass, optionally shuffled by a stateless key.
 
   Shuffling (when `shuffle_key`, an int tensor [2], is given) permutes the file order,
   interleaves `cycle_length` files and permutes consecutive blocks of `shuffle_block`
   records, all as stateless functions of the key: the same key gives the same order.
+  With `bad`, a file that ends before its range does is named (or, with skip, the rest
+  of its range is skipped and counted) instead of failing without a file name.
   """
   paths = tf.constant([p for p, _, _ in ranges])
   skips = tf.constant([s for _, s, _ in ranges], tf.int64)
@@ -138,8 +157,10 @@ def record_stream(ranges, *, cycle_length: int = 1, shuffle_key=None,
     paths, skips, takes = (tf.gather(x, order) for x in (paths, skips, takes))
   files = tf.data.Dataset.from_tensor_slices((paths, skips, takes))
   cycle_length = max(1, min(cycle_length, len(ranges)))
+  read = ((lambda path, skip, take: _guarded_range(path, skip, take, bad)) if bad else
+          (lambda path, skip, take: tf.data.TFRecordDataset(path).skip(skip).take(take)))
   records = files.interleave(
-      lambda path, skip, take: tf.data.TFRecordDataset(path).skip(skip).take(take),
+      read,
       cycle_length=cycle_length, block_length=1, num_parallel_calls=cycle_length,
       deterministic=True)
   if shuffle_key is not None and shuffle_block > 1:
@@ -178,10 +199,11 @@ def validate(element, num_classes: int):
 
 
 class BadRecords:
-  """Raises on, or counts and logs, the records `validate` rejects.
+  """Stops on, or counts and logs, the records `validate` rejects (and undecodable records,
+  truncated files).
 
-  Used from the tf.data graph through `keep`; the error text is kept here so that the
-  iterator can re-raise it as one line (see `reraise`).
+  Used from the tf.data graph through `keep`; without skip a bad record is dropped and its
+  error text kept here, and the iterator raises it as one line (`error`, `reraise`).
   """
 
   def __init__(self, name: str, split: str, skip: bool):
@@ -198,9 +220,28 @@ class BadRecords:
                       'config.dataset.skip_corrupt=True)', self.name, self.split, clip_id,
                       reason, self.count)
       return False
-    self.error = (f'{self.name} {self.split}: record {clip_id!r}: {reason} (set '
-                  'config.dataset.skip_corrupt=True to skip such records)')
-    raise BadRecordError(self.error)
+    self.error = self.error or (f'{self.name} {self.split}: record {clip_id!r}: {reason} (set '
+                                'config.dataset.skip_corrupt=True to skip such records)')
+    return False  # the iterator raises it (no exception inside tf.data: no TF traceback)
+
+  def truncated(self, path, position, lost) -> bool:
+    """py_function: a file that ended (or broke) at record ``position`` of its range."""
+    path, position, lost = path.numpy().decode(), int(position), int(lost)
+    if self.skip:
+      self.count += lost
+      logging.warning('%s %s: %s is truncated or damaged at record %d: skipped the %d '
+                      'records after it (%d skipped so far; config.dataset.skip_corrupt=True)',
+                      self.name, self.split, path, position, lost, self.count)
+      return False
+    self.error = self.error or (
+        f'{self.name} {self.split}: {path} is truncated or damaged at record {position} '
+        f'({lost} records unread; set config.dataset.skip_corrupt=True to skip the rest of '
+        'such files)')
+    return False
+
+  def undecodable(self, clip_id) -> bool:
+    """py_function: a record whose sampled frames fail to decode."""
+    return self._report(clip_id, tf.constant('a frame fails to decode (corrupt JPEG data)'))
 
   def keep(self, element, num_classes: int):
     """tf.data filter predicate: True for good records; bad ones raise or are skipped."""

@@ -4,12 +4,18 @@ Each step directory holds two items: ``state`` (the TrainState, saved asynchrono
 restored directly into its shardings) and ``meta`` (JSON: the model config and class
 count), so a workdir of a different model is refused before anything is compiled.
 Orbax commits a step atomically (write to a temporary dir, then rename), so a kill at
-any moment leaves the previous checkpoints intact.
+any moment leaves the previous checkpoints intact. Once a step is committed, process 0
+writes ``checksums.json`` into it (SHA-256 of every file); a step whose files no longer
+match, or that orbax cannot read, is moved aside to ``checkpoints/bad_<step>_<time>``
+(never deleted) and the previous step is used instead.
 """
+import datetime
+import hashlib
+import json
 import os
 import signal
 import threading
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from absl import logging
 import jax
@@ -34,11 +40,96 @@ def _meta(config, num_classes: Optional[int]) -> Dict[str, Any]:
   return {'model': model, 'num_classes': num_classes}
 
 
-def _compare(manager, directory: str, meta: Dict[str, Any]) -> None:
-  step = manager.latest_step()
-  if step is None:
+CHECKSUMS = 'checksums.json'
+
+
+def committed_steps(directory: str) -> List[int]:
+  """The committed steps in ``directory``, oldest first (orbax renames a step's temporary
+  directory to the bare step number when it commits); reads nothing else."""
+  if not os.path.isdir(directory):
+    return []
+  return sorted(int(d) for d in os.listdir(directory)
+                if d.isdigit() and os.path.isdir(os.path.join(directory, d)))
+
+
+def _file_digests(step_dir: str) -> Dict[str, str]:
+  digests = {}
+  for root, _, files in os.walk(step_dir):
+    for name in files:
+      path = os.path.join(root, name)
+      rel = os.path.relpath(path, step_dir)
+      if rel.startswith(CHECKSUMS):
+        continue
+      h = hashlib.sha256()
+      with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+          h.update(block)
+      digests[rel] = h.hexdigest()
+  return digests
+
+
+def write_checksums(step_dir: str) -> None:
+  """Records the SHA-256 of every file of a committed (finalised) step directory."""
+  path = os.path.join(step_dir, CHECKSUMS)
+  if os.path.exists(path):
     return
-  stored = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta']
+  digests = _file_digests(step_dir)
+  with open(path + '.tmp', 'w') as f:
+    json.dump(digests, f, indent=0, sort_keys=True)
+  os.replace(path + '.tmp', path)
+
+
+def verify(step_dir: str) -> Optional[str]:
+  """Why ``step_dir``'s files differ from its ``checksums.json`` (None: they match, or no
+  checksums were written: a kill between commit and checksum; orbax still checks it)."""
+  path = os.path.join(step_dir, CHECKSUMS)
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as f:
+      expected = json.load(f)
+  except (OSError, ValueError) as e:
+    return f'{CHECKSUMS} unreadable ({e})'
+  actual = _file_digests(step_dir)
+  for rel in sorted(expected):
+    if rel not in actual:
+      return f'{rel} is missing'
+    if actual[rel] != expected[rel]:
+      return f'{rel} does not match its checksum (corrupted)'
+  return None
+
+
+def _one_line(e: BaseException) -> str:
+  text = str(e).strip().splitlines()
+  return f'{type(e).__name__}: {text[0] if text else ""}'[:300]
+
+
+def _read_meta(manager, directory: str, step: int) -> Dict[str, Any]:
+  """The ``meta`` item of a step, verified; ValueError naming the step directory if bad."""
+  step_dir = os.path.join(directory, str(step))
+  reason = verify(step_dir)
+  if reason is None:
+    try:
+      meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta']
+      if not isinstance(meta, dict) or not {'model', 'num_classes'} <= set(meta):
+        raise ValueError('not the metadata of this code')
+      return meta
+    except Exception as e:  # pylint: disable=broad-except
+      reason = f'its meta item is unreadable ({_one_line(e)})'
+  raise ValueError(f'checkpoint {step_dir} is bad: {reason}')
+
+
+def _compare(manager, directory: str, meta: Dict[str, Any]) -> None:
+  steps = committed_steps(directory)
+  stored = None
+  for step in reversed(steps):  # the newest readable step (bad ones are moved aside later)
+    try:
+      stored = _read_meta(manager, directory, step)
+      break
+    except ValueError:
+      continue
+  if stored is None:
+    return
   if meta.get('num_classes') is not None and stored['num_classes'] != meta['num_classes']:
     raise ValueError(f'{directory} holds a checkpoint (step {step}) with '
                      f'{stored["num_classes"]} classes, this data set has '
@@ -74,17 +165,20 @@ class Checkpoints:
     num_classes: classes of the model's head (stored in the metadata).
   """
 
-  def __init__(self, workdir: str, config, num_classes: int):
+  def __init__(self, workdir: str, config, num_classes: int, *, read_only: bool = False):
     self.directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
     c = config.checkpoint
     self.meta = _meta(config, num_classes)
+    self.read_only = read_only
     self.manager = ocp.CheckpointManager(
         self.directory, item_names=('state', 'meta'),
         options=ocp.CheckpointManagerOptions(
             save_interval_steps=c.every_steps, max_to_keep=c.keep,
-            enable_async_checkpointing=c.asynchronous, create=True))
+            enable_async_checkpointing=c.asynchronous, create=not read_only,
+            read_only=read_only))
     self._sigterm = threading.Event()
-    self._previous_handler = None
+    self.stop_signal = None  # the signal that asked the run to stop (SIGTERM, SIGINT)
+    self._previous_handlers = {}
 
   def latest_step(self) -> Optional[int]:
     return self.manager.latest_step()
@@ -100,38 +194,118 @@ class Checkpoints:
         step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
     return restored['state']
 
+  def move_aside(self, step: int) -> str:
+    """Renames a bad step directory out of orbax's step naming (kept for inspection)."""
+    stamp = datetime.datetime.now().strftime('%Y%m%dT%H%M%S')
+    target = os.path.join(self.directory, f'bad_{step}_{stamp}')
+    if jax.process_index() == 0:
+      os.rename(os.path.join(self.directory, str(step)), target)
+    self.manager.reload()
+    return target
+
+  def restore_latest(self, abstract_state) -> Tuple[Any, Optional[int]]:
+    """The newest step that verifies and restores, as ``(state, step)``; ``(None, None)``
+    when there is no checkpoint.
+
+    A step whose checksums do not match or that orbax cannot read is named in one
+    warning line and moved aside (read-only: skipped), and the previous step is tried; a
+    step deleted meanwhile (the training run's ``keep`` while evaluating) is skipped.
+    Raises a one-line ValueError when no step is usable.
+    """
+    bad = []
+    for step in reversed(committed_steps(self.directory)):
+      step_dir = os.path.join(self.directory, str(step))
+      reason = verify(step_dir)
+      if reason is None:
+        try:
+          self.manager.reload()
+          return self.restore(abstract_state, step), step
+        except Exception as e:  # pylint: disable=broad-except
+          if not os.path.isdir(step_dir):  # garbage-collected while we read it
+            logging.warning('checkpoint %s was deleted while being read; trying the newest',
+                            step_dir)
+            return self.restore_latest(abstract_state)
+          if os.path.exists(os.path.join(step_dir, CHECKSUMS)):  # intact: the config differs
+            raise ValueError(f'checkpoint {step_dir} is intact but does not restore into '
+                             f'this config\'s state ({_one_line(e)}): use the config it was '
+                             'trained with, or a new --workdir') from None
+          reason = f'restore failed: {_one_line(e)}'
+      if self.read_only:
+        logging.warning('checkpoint %s is bad (%s): skipped', step_dir, reason)
+      else:
+        logging.warning('checkpoint %s is bad (%s): moved to %s; falling back to the '
+                        'previous step', step_dir, reason, self.move_aside(step))
+      bad.append(step)
+    if bad:
+      aside = '' if self.read_only else '; moved aside as bad_*'
+      raise ValueError(f'no usable checkpoint in {self.directory}: steps {bad} are bad '
+                       f'(see the warnings above{aside})')
+    return None, None
+
+  def seal(self, *, finished: bool) -> None:
+    """Writes ``checksums.json`` into committed steps that have none (process 0).
+
+    Args:
+      finished: no save is in flight (after ``wait_until_finished`` or a synchronous
+        save); otherwise the newest step may still be written and is left for later.
+    """
+    if self.read_only or jax.process_index() != 0:
+      return
+    steps = committed_steps(self.directory)
+    if not finished and self.manager.is_saving_in_progress():
+      steps = steps[:-1]
+    for step in steps:
+      write_checksums(os.path.join(self.directory, str(step)))
+
   def save(self, step: int, state, *, force: bool = False) -> bool:
-    """Saves (asynchronously) when ``step`` is due, or always with ``force``."""
-    return self.manager.save(
+    """Saves (asynchronously) when ``step`` is due, or always with ``force``; checksums
+    the steps committed by then (orbax finishes the previous save before a new one)."""
+    saved = self.manager.save(
         step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                       meta=ocp.args.JsonSave(dict(self.meta, step=int(step)))),
         force=force)
+    if saved:
+      self.seal(finished=False)
+    return saved
 
   def should_stop(self, step: int) -> bool:
-    """True after SIGTERM (single process) or at a preemption sync point (multi-host)."""
-    return self._sigterm.is_set() or self.manager.reached_preemption(step)
+    """True after SIGTERM / SIGINT (single process) or at a preemption sync point (multi-host)."""
+    if self._sigterm.is_set():
+      return True
+    if self.manager.reached_preemption(step):
+      self.stop_signal = self.stop_signal or int(signal.SIGTERM)
+      return True
+    return False
 
   def install_sigterm_handler(self) -> None:
-    """On SIGTERM, finish the current step, save and exit (single-process runs).
+    """On SIGTERM or SIGINT (Ctrl-C), finish the current step, save and exit.
 
-    Multi-process runs leave SIGTERM to JAX's preemption service, which agrees on a
-    common step across hosts (:meth:`should_stop`).
+    Single-process runs only: multi-process runs leave SIGTERM to JAX's preemption
+    service, which agrees on a common step across hosts (:meth:`should_stop`). A second
+    Ctrl-C interrupts at once.
     """
     if jax.process_count() > 1 or threading.current_thread() is not threading.main_thread():
       return
     def handler(signum, frame):
       del frame
+      if signum == signal.SIGINT and self._sigterm.is_set():
+        raise KeyboardInterrupt
       logging.warning('signal %d: saving a checkpoint after this step, then stopping', signum)
+      self.stop_signal = signum
       self._sigterm.set()
-    self._previous_handler = signal.signal(signal.SIGTERM, handler)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+      self._previous_handlers[signum] = signal.signal(signum, handler)
 
   def close(self) -> None:
     """Waits for pending saves (never leave with a half-written checkpoint) and closes."""
-    self.manager.wait_until_finished()
-    self.manager.close()
-    if self._previous_handler is not None:
-      signal.signal(signal.SIGTERM, self._previous_handler)
-      self._previous_handler = None
+    try:
+      self.manager.wait_until_finished()
+      self.seal(finished=True)
+    finally:
+      self.manager.close()
+      for signum, previous in self._previous_handlers.items():
+        signal.signal(signum, previous)
+      self._previous_handlers = {}
 
 
 BEST = 'checkpoints_best'

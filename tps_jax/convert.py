@@ -13,6 +13,7 @@ CLI (writes an orbax checkpoint that ``config.init_from`` accepts)::
 """
 import dataclasses
 import os
+import pickle
 import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -42,15 +43,28 @@ def load_state_dict(source) -> Dict[str, np.ndarray]:
     if not os.path.exists(path):
       raise FileNotFoundError(f'checkpoint not found: {path}')
     if path.endswith('.npz'):
-      with np.load(path) as f:
-        sd = {k: f[k] for k in f.files}
+      with np.load(path, allow_pickle=False) as f:
+        sd = {}
+        for k in f.files:
+          try:
+            sd[k] = f[k]
+          except ValueError:  # an object array: loading it would run pickled code
+            raise ValueError(f'{path}: refused to unpickle {k!r} (it holds Python objects; '
+                             'only numeric arrays are read)') from None
     else:
       try:
         import torch  # pylint: disable=g-import-not-at-top
       except ImportError as e:
         raise ImportError(f'reading {path} needs PyTorch (pip install torch, CPU wheel) '
                           'or convert it to .npz first') from e
-      sd = torch.load(path, map_location='cpu', weights_only=True)
+      try:
+        sd = torch.load(path, map_location='cpu', weights_only=True)
+      except pickle.UnpicklingError as e:  # PyTorch's text also advises unsafe loading
+        detail = re.search(r'(Unsupported global: [^\n]*|WeightsUnpickler error: [^\n]*)',
+                           str(e))
+        raise ValueError(f'{path}: refused to unpickle: '
+                         f'{detail.group(1) if detail else type(e).__name__} (only tensors and '
+                         'plain containers are read)') from None
   for nest in ('state_dict', 'model'):
     if nest in sd and isinstance(sd[nest], Mapping):
       sd = dict(sd[nest])

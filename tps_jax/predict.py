@@ -175,9 +175,9 @@ def _load_workdir(config, workdir: str):
   model = models.build_model(config.model, num_classes)
   mesh = sharding.make_mesh(config)
   target = train.create_train_state(config, model, jax.random.key(0), mesh=mesh, abstract=True)
-  ckpt = checkpoints.Checkpoints(workdir, config, num_classes)
+  ckpt = checkpoints.Checkpoints(workdir, config, num_classes, read_only=True)
   try:
-    state = ckpt.restore(target)
+    state, _ = ckpt.restore_latest(target)  # verified; skips a bad or deleted newest step
   finally:
     ckpt.close()
   return model, state.params

@@ -2,7 +2,9 @@
 
 TensorBoard and the log get everything through clu's ``metric_writers``; alongside, the
 scalars go to ``WORKDIR/history.jsonl`` (one line per write, appended, so a resumed run
-keeps its past), from which :func:`plot_history` draws ``WORKDIR/curves.png``.
+keeps its past), from which :func:`plot_history` draws ``WORKDIR/curves.png``. A line
+cut short (a crash or a full disk during an append) is skipped with a warning; plots and
+JSON files are written atomically (temporary file, then rename).
 """
 import json
 import logging as py_logging
@@ -41,13 +43,23 @@ class Writer:
     self.workdir = workdir
     self.enabled = enabled
     self.writer = metric_writers.create_default_writer(workdir, just_logging=not enabled)
+    path = os.path.join(workdir, HISTORY)
+    if enabled and os.path.isfile(path) and os.path.getsize(path):
+      with open(path, 'rb+') as f:  # a cut-short last line must not swallow the next one
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) != b'\n':
+          f.write(b'\n')
 
   def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
     scalars = {k: float(v) for k, v in scalars.items()}
     self.writer.write_scalars(step, scalars)
     if self.enabled:
-      with open(os.path.join(self.workdir, HISTORY), 'a') as f:
-        f.write(json.dumps(dict(step=int(step), **scalars)) + '\n')
+      path = os.path.join(self.workdir, HISTORY)
+      try:
+        with open(path, 'a') as f:
+          f.write(json.dumps(dict(step=int(step), **scalars)) + '\n')
+      except OSError as e:  # name the file (a failed write or flush does not)
+        raise OSError(e.errno, e.strerror, path) from e
 
   def write_hparams(self, hparams: Mapping) -> None:
     self.writer.write_hparams(dict(hparams))
@@ -63,11 +75,16 @@ def read_history(workdir: str) -> Dict[str, List]:
   """``{name: [(step, value), ...]}``; a step written twice (resume) keeps its last value."""
   path = os.path.join(workdir, HISTORY)
   by_name: Dict[str, Dict[int, float]] = {}
-  if os.path.exists(path):
+  if os.path.isfile(path):
     with open(path) as f:
-      for line in f:
-        row = json.loads(line)
-        step = row.pop('step')
+      for number, line in enumerate(f, 1):
+        try:
+          row = json.loads(line)
+          step = int(row.pop('step'))
+        except (ValueError, TypeError, KeyError, AttributeError):
+          if line.strip():
+            logging.warning('%s line %d is damaged (a write cut short?): skipped', path, number)
+          continue
         for k, v in row.items():
           by_name.setdefault(k, {})[step] = v
   return {k: sorted(v.items()) for k, v in by_name.items()}
@@ -99,14 +116,23 @@ def plot_history(workdir: str, filename: str = 'curves.png') -> str:
     ax.grid(alpha=0.3)
   fig.tight_layout()
   path = os.path.join(workdir, filename)
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  try:
+    fig.savefig(path + '.tmp', dpi=100, format=os.path.splitext(filename)[1][1:] or 'png')
+    os.replace(path + '.tmp', path)
+  finally:
+    plt.close(fig)
+    if os.path.exists(path + '.tmp'):
+      os.remove(path + '.tmp')
   return path
 
 
 def write_json(path: str, payload: Mapping) -> None:
   """Writes ``payload`` atomically (temporary file, then rename)."""
   tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(payload, f, indent=1, sort_keys=True)
-  os.replace(tmp, path)
+  try:
+    with open(tmp, 'w') as f:
+      json.dump(payload, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)

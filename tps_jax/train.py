@@ -17,10 +17,13 @@ is kept in ``WORKDIR/checkpoints_best``. The test protocol runs once, at the end
 """
 import copy
 import dataclasses
+import errno
 import functools
 import json
 import math
 import os
+import re
+import shutil
 import time
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -35,8 +38,10 @@ import numpy as np
 import optax
 
 import input_pipeline
+from input_pipeline import readers
 from tps_jax import checkpoints
 from tps_jax import evaluation
+from tps_jax import locking
 from tps_jax import mixing
 from tps_jax import models
 from tps_jax import optim
@@ -46,10 +51,15 @@ from tps_jax import sharding
 MODES = ('train', 'evaluate', 'train_and_evaluate')
 INIT_FILE = 'init.json'              # where the weights of step 0 came from
 VALIDATION_FILE = 'validation.json'  # the validation points, kept across resumes
+QUOTES = '"\''  # KeyError messages come quoted
 
 
 class SetupError(ValueError):
   """A config, workdir or path that cannot work, found before anything is compiled."""
+
+
+class RunError(RuntimeError):
+  """A failure during the run with a one-line cause (e.g. the disk is full)."""
 
 
 class TrainState(train_state.TrainState):
@@ -65,8 +75,19 @@ def clip_shape(config) -> Tuple[int, int, int, int]:
 
 def check_config(config) -> None:
   """Every check that needs no data and no compilation; a one-line ValueError each."""
-  for size in (config.input.image_size, config.input.eval_image_size):
+  for field in ('batch_size', 'eval_batch_size', 'input.num_frames', 'input.image_size',
+                'input.eval_image_size', 'checkpoint.every_steps', 'checkpoint.keep',
+                'log_every_steps'):
+    section, _, name = field.rpartition('.')
+    value = (config[section] if section else config)[name]
+    if value <= 0:
+      raise ValueError(f'config.{field}={value} must be positive')
+  for field in ('input.image_size', 'input.eval_image_size'):
+    size = config.input[field.split('.')[1]]
     models.validate(config.model, config.input.num_frames, size)
+    if size < max(config.model.patch_size[1:]):
+      raise ValueError(f'config.{field}={size} is smaller than one patch '
+                       f'(config.model.patch_size={tuple(config.model.patch_size)})')
   if config.optim.grad_accum_steps < 1 or config.batch_size % config.optim.grad_accum_steps:
     raise ValueError(f'config.batch_size={config.batch_size} is not divisible by '
                      f'config.optim.grad_accum_steps={config.optim.grad_accum_steps}')
@@ -295,21 +316,32 @@ def split_name(config, split: str) -> str:
 class _Run:
   """What both modes set up before compiling anything (all bad-input checks happen here)."""
 
-  def __init__(self, config, workdir: str, training: bool = True):
+  def __init__(self, config, workdir: str, *, evaluate_only: bool = False):
+    """``evaluate_only``: take no lock, write nothing before a checkpoint is found."""
     self.config, self.workdir = config, workdir
+    self.lock = None
     try:
       check_config(config)
       self.mesh = sharding.make_mesh(config)
       if init_path(config) and not os.path.exists(config.init_from):
         raise FileNotFoundError(f'config.init_from: no such checkpoint: {config.init_from}')
       checkpoints.check_workdir(workdir, config)
-      if training and not checkpoints.is_checkpoint_dir(workdir):
+      if not evaluate_only and not checkpoints.is_checkpoint_dir(workdir):
         check_init(config)  # before the data set is prepared
+      ckpt_dir = os.path.join(os.path.abspath(workdir), 'checkpoints')
+      if evaluate_only and not init_path(config) and not checkpoints.committed_steps(ckpt_dir):
+        raise ValueError(f'nothing to evaluate: no checkpoint in {ckpt_dir} and no '
+                         'config.init_from')
       self.info = input_pipeline.get_dataset_info(config)
       os.makedirs(workdir, exist_ok=True)
-      self.ckpt = checkpoints.Checkpoints(workdir, config, self.info.num_classes)
+      if not evaluate_only and sharding.is_main_process():  # the others: the same run
+        self.lock = locking.WorkdirLock(workdir)
+      self.ckpt = checkpoints.Checkpoints(workdir, config, self.info.num_classes,
+                                          read_only=evaluate_only)
       self.ckpt.check_compatible()
     except (ValueError, FileNotFoundError, KeyError) as e:
+      if self.lock:
+        self.lock.release()
       raise SetupError(str(e).strip('"\'')) from e
     self.model = models.build_model(config.model, self.info.num_classes)
     self.num_train_steps, self.steps_per_epoch = schedule_steps(
@@ -324,18 +356,26 @@ class _Run:
     kw = dict(mesh=self.mesh, num_train_steps=self.num_train_steps,
               steps_per_epoch=self.steps_per_epoch)
     init_rng = jax.random.fold_in(self.rng, 0)
-    step = self.ckpt.latest_step()
     init_file = os.path.join(self.workdir, INIT_FILE)
-    if step is not None:
+    if self.ckpt.latest_step() is not None:
       target = create_train_state(self.config, self.model, init_rng, abstract=True, **kw)
-      if os.path.isfile(init_file):
-        with open(init_file) as f:
-          self.init = json.load(f)
-      return self.ckpt.restore(target, step), f'checkpoint step {step} in {self.ckpt.directory}'
+      try:
+        state, step = self.ckpt.restore_latest(target)
+      except ValueError as e:
+        raise SetupError(str(e)) from None
+      if step is not None:
+        if os.path.isfile(init_file):
+          with open(init_file) as f:
+            self.init = json.load(f)
+        return state, f'checkpoint step {step} in {self.ckpt.directory}'
     if init_path(self.config):
       from tps_jax import convert  # pylint: disable=g-import-not-at-top
-      _, variables, report = convert.load_pretrained_report(
-          self.config.init_from, self.config.model, self.info.num_classes, rng=init_rng)
+      try:
+        _, variables, report = convert.load_pretrained_report(
+            self.config.init_from, self.config.model, self.info.num_classes, rng=init_rng)
+      except (ValueError, KeyError, ImportError) as e:
+        raise SetupError(f'config.init_from={self.config.init_from}: '
+                         f'{str(e).strip(QUOTES)}') from None
       state = create_train_state(self.config, self.model, init_rng,
                                  params=variables['params'], **kw)
       source, self.init = report.describe(), dataclasses.asdict(report)
@@ -383,13 +423,25 @@ class _Run:
     return point
 
   def close(self) -> None:
-    """Flushes metrics, draws the curves, waits for checkpoint writes."""
-    self.writer.close()
-    if sharding.is_main_process():
-      reporting.plot_history(self.workdir)
-    if self.best is not None:
-      self.best.close()
-    self.ckpt.close()
+    """Commits pending checkpoint writes first, so that nothing after (metrics, curves: a
+    damaged history, a full disk) can lose them; then flushes, draws, unlocks."""
+    try:
+      try:
+        self.ckpt.close()
+      finally:
+        if self.best is not None:
+          self.best.close()
+    finally:
+      try:
+        self.writer.close()
+        if sharding.is_main_process():
+          try:
+            reporting.plot_history(self.workdir)
+          except (OSError, ValueError) as e:
+            logging.warning('curves not drawn: %s', e)
+      finally:
+        if self.lock:
+          self.lock.release()
 
 
 def _summary(run: _Run, state, **extra) -> Dict:
@@ -404,11 +456,8 @@ def evaluate(config, workdir: str) -> Dict:
   Writes ``eval_<split>.json``, ``confusion_<split>.csv`` (and ``predictions_<split>.npz``
   with ``config.eval.write_predictions``) and the summary ``evaluate.json`` in ``workdir``.
   """
-  run = _Run(config, workdir, training=False)
+  run = _Run(config, workdir, evaluate_only=True)
   try:
-    if run.ckpt.latest_step() is None and not init_path(config):
-      raise SetupError(f'nothing to evaluate: no checkpoint in {run.ckpt.directory} and no '
-                       'config.init_from')
     state, source = run.initial_state()
     logging.info('evaluating %s', source)
     _, p_eval = jit_steps(config, run.mesh, jax.tree.map(lambda x: x.sharding, state))
@@ -531,7 +580,8 @@ def _train(run: '_Run', evaluate_during: bool) -> Dict:
   return _summary(run, state, source=source, eval=results, last_checkpoint=last_good,
                   validation=validation, best_validation=best_point,
                   train_step_seconds=float(np.median(step_times)) if step_times else None,
-                  finished=step == run.num_train_steps)
+                  finished=step == run.num_train_steps,
+                  stop_signal=None if step == run.num_train_steps else run.ckpt.stop_signal)
 
 
 def _read_validation(workdir: str):
@@ -547,6 +597,32 @@ def run_mode(config, workdir: str, mode: str) -> Dict:
   """``main.py``'s dispatch: ``train`` | ``evaluate`` | ``train_and_evaluate``."""
   if mode not in MODES:
     raise ValueError(f'--mode={mode!r} is not one of {list(MODES)}')
-  if mode == 'evaluate':
-    return evaluate(config, workdir)
-  return train_and_evaluate(config, workdir, evaluate_during=mode == 'train_and_evaluate')
+  try:
+    if mode == 'evaluate':
+      return evaluate(config, workdir)
+    return train_and_evaluate(config, workdir, evaluate_during=mode == 'train_and_evaluate')
+  except readers.BadRecordError as e:
+    raise RunError(str(e)) from None
+  except Exception as e:  # pylint: disable=broad-except
+    full = disk_full(e, workdir)
+    if full:
+      raise RunError(full) from None
+    raise
+
+
+def disk_full(error: BaseException, workdir: str) -> Optional[str]:
+  """One line (which file, how much space is left) when ``error`` comes from a full disk."""
+  while error is not None:
+    if (isinstance(error, OSError) and error.errno == errno.ENOSPC) or (
+        'No space left on device' in str(error)):
+      quoted = re.search(r'"(/[^"]+)"', str(error))  # tensorstore names the file in quotes
+      where = getattr(error, 'filename', None) or (quoted and quoted.group(1)) or workdir
+      try:
+        free = shutil.disk_usage(os.path.dirname(os.path.abspath(where)) or workdir).free
+      except OSError:
+        free = shutil.disk_usage(workdir).free if os.path.exists(workdir) else 0
+      return (f'disk full: writing {where} failed with {free / 2**20:.1f} MiB free there; '
+              'free some space and rerun the same command (it resumes from the last '
+              'committed checkpoint)')
+    error = error.__cause__ or error.__context__
+  return None

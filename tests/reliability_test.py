@@ -1,0 +1,422 @@
+"""Never lose a run: each case of issue 13, reproduced and asserted.
+
+Damaged history, corrupted newest checkpoint (fallback), a locked workdir, undecodable
+and truncated records, SIGINT and exit codes, one-line errors before any compile.
+In-process runs of ``train.run_mode`` on ``configs/test.py``; subprocesses of ``main.py``
+only where a signal or a second process is needed.
+"""
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+import input_pipeline
+from configs import test as test_config
+from input_pipeline import readers
+from tps_jax import checkpoints
+from tps_jax import locking
+from tps_jax import reporting
+from tps_jax import train
+from tests.conftest import FIXTURE, ROOT
+from tests.input_pipeline import fakes
+from tests.main_test import (ENV, RESUME_FLAGS, RESUME_STEPS, _losses, _main,  # pylint: disable=unused-import
+                             data_dir, reference_run)
+from tests.input_pipeline.conftest import tiny_data_dir  # pylint: disable=unused-import
+
+
+def _config(data_dir, **fields):
+  """configs/test.py with a constant lr (trajectories do not depend on the run length)."""
+  config = test_config.get_config()
+  config.dataset.data_dir = data_dir
+  config.optim.schedule = 'constant'
+  config.checkpoint.keep = 3
+  for field, value in fields.items():
+    section, _, name = field.rpartition('__')
+    setattr(config[section] if section else config, name, value)
+  return config
+
+
+def _train(workdir, data_dir, steps, **fields):
+  return train.run_mode(_config(data_dir, num_train_steps=steps, **fields), str(workdir),
+                        'train')
+
+
+def _steps(workdir):
+  return checkpoints.committed_steps(os.path.join(workdir, 'checkpoints'))
+
+
+@pytest.fixture(scope='module')
+def reference_losses(tmp_path_factory, data_dir):
+  """Train losses of an uninterrupted 6-step run."""
+  workdir = str(tmp_path_factory.mktemp('reference6'))
+  _train(workdir, data_dir, 6, checkpoint__every_steps=2)
+  return _losses(workdir)
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory, data_dir):
+  """A 4-step run with (asynchronous) checkpoints at steps 2 and 4; tests copy it."""
+  workdir = str(tmp_path_factory.mktemp('trained'))
+  _train(workdir, data_dir, 4, checkpoint__every_steps=2, checkpoint__asynchronous=True)
+  return workdir
+
+
+def _copy(trained_dir, tmp_path):
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(trained_dir, workdir)
+  return workdir
+
+
+def _no_compile(*args, **kwargs):
+  raise AssertionError('compiled before the bad input was found')
+
+
+# --- 1. A finished run never loses its last checkpoint. ---------------------------------
+
+def test_final_checkpoint_commits_despite_a_damaged_history_and_an_unwritable_plot(
+    trained, data_dir, tmp_path, caplog):
+  workdir = _copy(trained, tmp_path)
+  with open(os.path.join(workdir, reporting.HISTORY), 'a') as f:
+    f.write('{"step": 5, "train_lo')  # what a crash during an append leaves
+  os.remove(os.path.join(workdir, 'curves.png'))
+  os.mkdir(os.path.join(workdir, 'curves.png'))  # the curves cannot be written
+  with caplog.at_level(logging.WARNING):
+    summary = _train(workdir, data_dir, 6, checkpoint__every_steps=2,
+                     checkpoint__asynchronous=True)
+  assert summary['finished'] and _steps(workdir)[-1] == 6
+  assert os.path.exists(os.path.join(workdir, 'checkpoints', '6', checkpoints.CHECKSUMS))
+  assert 'history.jsonl line 5 is damaged' in caplog.text, caplog.text
+  assert 'curves not drawn' in caplog.text
+  assert sorted(_losses(workdir)) == [1, 2, 3, 4, 5, 6]  # the cut line did not eat step 5
+
+
+def test_plot_is_written_atomically(tmp_path):
+  reporting.Writer(str(tmp_path)).write_scalars(1, {'train_loss': 1.0})
+  path = reporting.plot_history(str(tmp_path))
+  assert os.path.getsize(path) > 0 and os.listdir(tmp_path).count('curves.png.tmp') == 0
+
+
+# --- 2. Verified restores with fallback. ------------------------------------------------
+
+def _largest_file(directory):
+  files = [os.path.join(r, f) for r, _, fs in os.walk(directory) for f in fs]
+  return max(files, key=os.path.getsize)
+
+
+def _write(path, data):
+  with open(path, 'wb') as f:
+    f.write(data)
+
+
+def _json(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+def _flip_bytes(step_dir):
+  path = _largest_file(os.path.join(step_dir, 'state'))
+  with open(path, 'rb') as f:
+    data = bytearray(f.read())
+  data[len(data) // 2] ^= 0x01
+  data[len(data) // 2 + 1] ^= 0x80
+  _write(path, bytes(data))
+
+
+def _truncate(step_dir):
+  path = _largest_file(os.path.join(step_dir, 'state'))
+  os.truncate(path, os.path.getsize(path) // 3)
+
+
+def _truncate_unchecked(step_dir):  # killed between the commit and the checksums
+  os.remove(os.path.join(step_dir, checkpoints.CHECKSUMS))
+  _truncate(step_dir)
+
+
+CORRUPTIONS = {
+    'bit_flip': _flip_bytes,
+    'truncated_data_file': _truncate,
+    'truncated_without_checksums': _truncate_unchecked,
+    'deleted_metadata': lambda d: os.remove(os.path.join(d, 'state', '_METADATA')),
+    'deleted_manifest': lambda d: os.remove(os.path.join(d, 'state', 'manifest.ocdbt')),
+    'garbage_meta': lambda d: _write(os.path.join(d, 'meta', 'metadata'), b'{garb'),
+}
+
+
+@pytest.mark.parametrize('kind', sorted(CORRUPTIONS))
+def test_corrupted_newest_checkpoint_is_moved_aside_and_the_run_falls_back(
+    kind, trained, data_dir, reference_losses, tmp_path, caplog):
+  workdir = _copy(trained, tmp_path)
+  ckpt_dir = os.path.join(workdir, 'checkpoints')
+  CORRUPTIONS[kind](os.path.join(ckpt_dir, '4'))
+  with caplog.at_level(logging.WARNING):
+    summary = _train(workdir, data_dir, 6, checkpoint__every_steps=2)
+  assert summary['source'] == f'checkpoint step 2 in {ckpt_dir}', summary['source']
+  lines = [r.getMessage() for r in caplog.records if f'{ckpt_dir}/4 is bad' in r.getMessage()]
+  assert len(lines) == 1 and '\n' not in lines[0] and 'moved to' in lines[0], caplog.text
+  assert [d for d in os.listdir(ckpt_dir) if d.startswith('bad_4_')]  # kept, not deleted
+  losses = _losses(workdir)
+  np.testing.assert_allclose([losses[s] for s in range(1, 7)],
+                             [reference_losses[s] for s in range(1, 7)], rtol=1e-6)
+
+
+def test_no_good_checkpoint_stops_with_one_line(trained, data_dir, tmp_path, monkeypatch):
+  workdir = _copy(trained, tmp_path)
+  for step in (2, 4):
+    _flip_bytes(os.path.join(workdir, 'checkpoints', str(step)))
+  monkeypatch.setattr(jax, 'jit', _no_compile)
+  with pytest.raises(train.SetupError, match=r'no usable checkpoint in .*checkpoints: steps '
+                                             r'\[4, 2\] are bad') as e:
+    _train(workdir, data_dir, 6, checkpoint__every_steps=2)
+  assert '\n' not in str(e.value) and _steps(workdir) == []
+
+
+def test_intact_checkpoint_of_another_optimizer_is_refused_not_moved(trained, data_dir,
+                                                                     tmp_path):
+  workdir = _copy(trained, tmp_path)
+  with pytest.raises(train.SetupError) as e:
+    _train(workdir, data_dir, 6, optim__grad_clip_norm=1.0)  # one more optimizer state
+  assert str(e.value).startswith(f'checkpoint {workdir}/checkpoints/4 is intact but does not '
+                                 "restore into this config's state"), str(e.value)
+  assert '\n' not in str(e.value) and _steps(workdir) == [2, 4]
+
+
+def test_evaluate_survives_the_chosen_step_being_garbage_collected(
+    trained, data_dir, tmp_path, monkeypatch):
+  workdir = _copy(trained, tmp_path)
+  restore = checkpoints.Checkpoints.restore
+
+  def collected_meanwhile(self, abstract_state, step=None):  # the trainer's `keep` at work
+    if step == 4:
+      shutil.rmtree(os.path.join(self.directory, '4'))
+    return restore(self, abstract_state, step)
+
+  monkeypatch.setattr(checkpoints.Checkpoints, 'restore', collected_meanwhile)
+  summary = train.run_mode(_config(data_dir), workdir, 'evaluate')
+  assert summary['source'].startswith('checkpoint step 2')
+  assert summary['eval']['validation']['count'] == 20
+  assert not [d for d in os.listdir(os.path.join(workdir, 'checkpoints'))
+              if d.startswith('bad_')]  # evaluate never moves the trainer's files
+
+
+# --- 3. One run per workdir. ------------------------------------------------------------
+
+def test_second_run_on_a_locked_workdir_stops_with_one_line_naming_the_holder(
+    data_dir, tmp_path):
+  holder = subprocess.Popen(
+      [sys.executable, '-c', 'import sys, time; from tps_jax import locking; '
+       'locking.WorkdirLock(sys.argv[1]); print("locked", flush=True); time.sleep(600)',
+       str(tmp_path)], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == 'locked'
+    rc, _, err = _main(str(tmp_path), data_dir, mode='train')
+    last = err.strip().splitlines()[-1]
+    assert rc == 1 and last.startswith(f'main.py: {tmp_path} is in use by another run '
+                                       f'(pid {holder.pid} on host '), err[-2000:]
+    assert 'Traceback' not in err
+  finally:
+    holder.kill()
+    holder.communicate()
+  locking.WorkdirLock(str(tmp_path)).release()  # a dead holder's lock is free
+
+
+def test_evaluate_takes_no_lock(trained, data_dir, tmp_path):
+  workdir = _copy(trained, tmp_path)
+  lock = locking.WorkdirLock(workdir)
+  try:
+    summary = train.run_mode(_config(data_dir), workdir, 'evaluate')
+  finally:
+    lock.release()
+  assert summary['source'].startswith('checkpoint step 4')
+
+
+# --- 4. Bad records. --------------------------------------------------------------------
+
+_GOOD = fakes.jpeg(50)
+UNDECODABLE = {
+    'garbage_inside': _GOOD[:20] + bytes(range(256)) * 2 + _GOOD[-2:],
+    'middle_cut_out': _GOOD[:len(_GOOD) // 3] + _GOOD[-10:],
+}
+
+
+def _records_config(tmp_path, clips, skip, num_shards=1):
+  splits = fakes.write_split(tmp_path, 'train', clips, ['a', 'b', 'c'], num_shards=num_shards)
+  fakes.write_split(tmp_path, 'validation', clips, ['a', 'b', 'c'], num_shards=num_shards,
+                    name='mine', manifest_splits=splits)
+  config = fakes.make_config('tfrecord', str(tmp_path), batch_size=2, eval_batch_size=2)
+  config.dataset.name = 'mine'
+  config.dataset.skip_corrupt = skip
+  config.input.num_frames = 4
+  config.input.image_size = config.input.eval_image_size = config.input.min_resize = 16
+  return config
+
+
+def _eval_labels(config):
+  batches = list(input_pipeline.create_eval_iterator(config, 'validation'))
+  return [int(l) for b in batches for l, m in zip(b['label'], b['mask']) if m]
+
+
+def _with_bad_clip(frame):
+  clips = [fakes.clip(k % 3, clip_id=f'good{k}') for k in range(5)]
+  clips.insert(2, fakes.clip(1, clip_id='bad', frames=[frame] * 6))
+  return clips
+
+
+@pytest.mark.parametrize('kind', sorted(UNDECODABLE))
+def test_undecodable_jpeg_is_named_in_one_line(kind, tmp_path):
+  config = _records_config(tmp_path, _with_bad_clip(UNDECODABLE[kind]), skip=False)
+  with pytest.raises(readers.BadRecordError) as e:
+    _eval_labels(config)
+  assert str(e.value).startswith("mine validation: record 'bad': a frame fails to decode")
+  assert '\n' not in str(e.value)
+
+
+@pytest.mark.parametrize('kind', sorted(UNDECODABLE))
+def test_undecodable_jpeg_is_skipped_and_counted_with_skip_corrupt(kind, tmp_path, caplog):
+  config = _records_config(tmp_path, _with_bad_clip(UNDECODABLE[kind]), skip=True)
+  with caplog.at_level(logging.WARNING):
+    assert _eval_labels(config) == [0, 1, 2, 0, 1]
+    train_labels = next(input_pipeline.create_train_iterator(config))['label']
+  assert "skipped record 'bad': a frame fails to decode" in caplog.text
+  assert '(1 skipped so far' in caplog.text and len(train_labels) == 2
+
+
+def _truncated_shards(tmp_path, skip):
+  clips = [fakes.clip(k % 3, clip_id=f'good{k}') for k in range(8)]
+  config = _records_config(tmp_path, clips, skip, num_shards=2)
+  shard = str(tmp_path / 'validation-00000-of-00002.tfrecord')
+  size = os.path.getsize(shard)
+  os.truncate(shard, size * 6 // 10)  # mid-record: records 0 and 1 of 4 survive
+  return config, shard
+
+
+def test_truncated_shard_is_named_in_one_line(tmp_path):
+  config, shard = _truncated_shards(tmp_path, skip=False)
+  with pytest.raises(readers.BadRecordError) as e:
+    _eval_labels(config)
+  assert str(e.value).startswith(f'mine validation: {shard} is truncated or damaged at '
+                                 'record 2 (2 records unread'), str(e.value)
+  assert '\n' not in str(e.value)
+
+
+def test_truncated_shard_rest_is_skipped_and_counted_with_skip_corrupt(tmp_path, caplog):
+  config, shard = _truncated_shards(tmp_path, skip=True)
+  with caplog.at_level(logging.WARNING):
+    labels = _eval_labels(config)
+  assert len(labels) == 6  # 2 of the truncated shard + all 4 of the other
+  assert f'{shard} is truncated or damaged at record 2: skipped the 2 records' in caplog.text
+
+
+def test_bad_shard_stops_main_with_one_line_and_no_traceback(data_dir, tmp_path):
+  copy = str(tmp_path / 'tfds')
+  shutil.copytree(data_dir, copy)
+  shard = next(os.path.join(r, f) for r, _, fs in os.walk(copy) for f in fs
+               if f.startswith('reversal_pairs-train.tfrecord'))
+  os.truncate(shard, os.path.getsize(shard) * 6 // 10)
+  rc, _, err = _main(str(tmp_path / 'run'), copy, mode='train',
+                     env=dict(ENV, TF_CPP_MIN_LOG_LEVEL='0'))
+  last = err.strip().splitlines()[-1]
+  assert rc == 1 and last.startswith(f'main.py: synthetic_tiny train: {shard} is truncated or '
+                                     'damaged at record '), err[-3000:]
+  assert 'Traceback' not in err
+
+
+# --- 5. Signals and exit codes. ---------------------------------------------------------
+
+def test_sigint_saves_exits_130_and_resumes_exactly(reference_run, data_dir, tmp_path):
+  workdir = str(tmp_path)
+  flags = (f'--config.num_train_steps={RESUME_STEPS}', '--config.checkpoint.every_steps=1000')
+  proc = _main(workdir, data_dir, *flags, mode='train', wait=False)
+  history = os.path.join(workdir, reporting.HISTORY)
+  deadline = time.time() + 600
+  while not os.path.exists(history) and proc.poll() is None and time.time() < deadline:
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGINT)
+  _, err = proc.communicate(timeout=600)
+  assert proc.returncode == 130 and 'Traceback' not in err, err[-3000:]
+  stopped = _json(os.path.join(workdir, 'metrics.json'))
+  assert not stopped['finished'] and stopped['last_checkpoint'] == stopped['step']
+  assert _steps(workdir) == [stopped['step']]
+  rc, _, err = _main(workdir, data_dir, *flags, mode='train')
+  assert rc == 0, err[-3000:]
+  summary = _json(os.path.join(workdir, 'metrics.json'))
+  assert summary['source'].startswith(f'checkpoint step {stopped["step"]} ')  # none redone
+  reference, resumed = _losses(reference_run), _losses(workdir)
+  assert sorted(resumed) == sorted(reference)
+  np.testing.assert_allclose([resumed[s] for s in sorted(resumed)],
+                             [reference[s] for s in sorted(reference)], rtol=1e-6)
+
+
+def test_evaluate_without_a_checkpoint_touches_nothing(data_dir, tmp_path, monkeypatch):
+  monkeypatch.setattr(jax, 'jit', _no_compile)
+  for workdir in (tmp_path / 'absent', tmp_path):
+    with pytest.raises(train.SetupError, match='nothing to evaluate: no checkpoint in'):
+      train.run_mode(_config(data_dir), str(workdir), 'evaluate')
+  assert os.listdir(tmp_path) == []
+
+
+# --- 6. One line before any compile. ----------------------------------------------------
+
+def _npz_with(tmp_path, name, **changes):
+  with np.load(FIXTURE) as f:
+    arrays = {k: f[k] for k in f.files}
+  arrays.update(changes)
+  path = str(tmp_path / name)
+  np.savez(path, **arrays)
+  return path
+
+
+FIXTURE_MODEL = dict(model__embed_dim=16, model__depths=(2, 2, 2), model__num_heads=(1, 2, 4))
+
+
+@pytest.mark.parametrize('fields,message', [
+    (dict(batch_size=0), 'config.batch_size=0 must be positive'),
+    (dict(input__num_frames=0), 'config.input.num_frames=0 must be positive'),
+    (dict(checkpoint__every_steps=0), 'config.checkpoint.every_steps=0 must be positive'),
+    (dict(input__image_size=2), 'config.input.image_size=2 is smaller than one patch '
+                                '(config.model.patch_size=(2, 4, 4))'),
+])
+def test_bad_value_is_one_line_before_any_compile(fields, message, data_dir, tmp_path,
+                                                  monkeypatch):
+  monkeypatch.setattr(jax, 'jit', _no_compile)
+  with pytest.raises(train.SetupError) as e:
+    train.run_mode(_config(data_dir, **fields), str(tmp_path), 'train')
+  assert str(e.value) == message
+
+
+def test_init_from_shape_mismatch_is_one_line_before_any_compile(data_dir, tmp_path,
+                                                                 monkeypatch):
+  key = 'state_dict/backbone.patch_embed.proj.bias'
+  path = _npz_with(tmp_path, 'wrong.npz', **{key: np.zeros(5, np.float32)})
+  monkeypatch.setattr(jax, 'jit', _no_compile)
+  with pytest.raises(train.SetupError) as e:
+    train.run_mode(_config(data_dir, init_from=path, **FIXTURE_MODEL), str(tmp_path), 'train')
+  assert str(e.value).startswith(f'config.init_from={path}: checkpoint backbone.patch_embed.'
+                                 'proj.bias has shape (5,), the model needs (16,)'), str(e.value)
+  assert '\n' not in str(e.value)
+
+
+def test_pickled_objects_are_refused_in_one_line(data_dir, tmp_path, monkeypatch):
+  path = _npz_with(tmp_path, 'evil.npz', evil=np.array([print], dtype=object))
+  monkeypatch.setattr(jax, 'jit', _no_compile)
+  with pytest.raises(train.SetupError) as e:
+    train.run_mode(_config(data_dir, init_from=path, **FIXTURE_MODEL), str(tmp_path), 'train')
+  assert str(e.value) == (f"config.init_from={path}: {path}: refused to unpickle 'evil' (it "
+                          'holds Python objects; only numeric arrays are read)')
+  assert 'weights_only' not in str(e.value)
+
+
+def test_disk_full_names_the_file_and_the_free_space(data_dir, tmp_path):
+  os.symlink('/dev/full', tmp_path / reporting.HISTORY)  # every write: ENOSPC
+  with pytest.raises(train.RunError) as e:
+    _train(tmp_path, data_dir, 2)
+  assert str(e.value).startswith(f'disk full: writing {tmp_path}/{reporting.HISTORY} failed '
+                                 'with '), str(e.value)
+  assert 'MiB free there' in str(e.value) and '\n' not in str(e.value)
