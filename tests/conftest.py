@@ -2,6 +2,8 @@
 import os
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
@@ -13,3 +15,30 @@ os.environ.setdefault('JAX_DISABLE_MOST_OPTIMIZATIONS', '1')
 _SHARED = [os.path.join(ROOT, '..', 'shared'), '/work/shared']
 FIXTURE = next((os.path.join(d, 'fixtures', 'official_tps_tiny.npz') for d in _SHARED
                 if os.path.exists(os.path.join(d, 'fixtures'))), os.path.join(_SHARED[0], 'fixtures', 'official_tps_tiny.npz'))
+
+
+@pytest.fixture(scope='session')
+def tiny_data_dir(tmp_path_factory):
+  """A TFDS data dir holding the prepared `reversal_pairs/tiny` (40/20/20 clips)."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  import input_pipeline.synthetic  # noqa: F401  (registers the builder)
+  data_dir = str(tmp_path_factory.mktemp('tfds'))
+  tfds.builder('reversal_pairs/tiny', data_dir=data_dir).download_and_prepare(
+      download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+  return data_dir
+
+
+@pytest.fixture(scope='session')
+def data_dir(tiny_data_dir):
+  """``reversal_pairs/tiny``: the data of the ``main.py`` runs."""
+  return tiny_data_dir
+
+
+@pytest.fixture(scope='session')
+def reference_run(tmp_path_factory, data_dir):
+  """An uninterrupted ``main.py`` run: the baseline of the resume tests (read only)."""
+  from tests.main_runs import RESUME_FLAGS, run_main  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path_factory.mktemp('reference'))
+  rc, _, err = run_main(workdir, data_dir, *RESUME_FLAGS)
+  assert rc == 0, err[-3000:]
+  return workdir

@@ -109,6 +109,7 @@ def _imagenet_checkpoint(cfg2d, window):
   return model, variables, {'model': sd}
 
 
+@pytest.mark.slow
 def test_imagenet_inflation_reproduces_2d_swin_on_a_static_clip():
   cfg2d = model_config('swin2d', 'tiny')
   cfg2d.embed_dim, cfg2d.depths, cfg2d.num_heads = 16, (2, 2), (1, 2)
@@ -127,6 +128,7 @@ def test_imagenet_inflation_reproduces_2d_swin_on_a_static_clip():
     np.testing.assert_allclose(feats[:, t], feats2d[:, 0], atol=2e-4)
 
 
+@pytest.mark.slow
 def test_imagenet_inflation_resizes_tables_for_another_window():
   cfg2d = model_config('swin2d', 'tiny')
   cfg2d.embed_dim, cfg2d.depths, cfg2d.num_heads = 16, (2, 2), (1, 2)
@@ -140,6 +142,7 @@ def test_imagenet_inflation_resizes_tables_for_another_window():
   np.testing.assert_array_equal(table[:169], table[169 * 30:])  # repeated over temporal rows
 
 
+@pytest.mark.slow
 def test_cli_writes_an_orbax_checkpoint_that_load_pretrained_reads(tmp_path, fixture):
   cfg_file = tmp_path / 'fixture_config.py'
   cfg_file.write_text(

@@ -6,8 +6,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 
 import jax
@@ -18,46 +16,10 @@ from configs import test as test_config
 from tps_jax import checkpoints
 from tps_jax import reporting
 from tps_jax import train
-from tests.conftest import FIXTURE, ROOT
-from tests.input_pipeline.conftest import tiny_data_dir  # pylint: disable=unused-import
+from tests.conftest import FIXTURE
+from tests.main_runs import RESUME_FLAGS, RESUME_STEPS, run_main, train_losses
 
-ENV = dict(os.environ, JAX_PLATFORMS='cpu', JAX_DISABLE_MOST_OPTIMIZATIONS='1',
-           TF_CPP_MIN_LOG_LEVEL='3')
-RESUME_STEPS = 24  # long enough that a kill after the first checkpoint lands mid-run
-
-
-@pytest.fixture(scope='module')
-def data_dir(tiny_data_dir):
-  """``reversal_pairs/tiny``, prepared once per session by the input pipeline's fixture."""
-  return tiny_data_dir
-
-
-def _main(workdir, data_dir, *flags, mode='train_and_evaluate', config='configs/test.py',
-          wait=True, env=None):
-  cmd = [sys.executable, 'main.py', f'--config={config}', f'--workdir={workdir}',
-         f'--mode={mode}', f'--config.dataset.data_dir={data_dir}', *flags]
-  proc = subprocess.Popen(cmd, cwd=ROOT, env=env or ENV, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-  if not wait:
-    return proc
-  out, err = proc.communicate(timeout=600)
-  return proc.returncode, out, err
-
-
-def _losses(workdir):
-  return dict(reporting.read_history(workdir)['train_loss'])
-
-
-RESUME_FLAGS = (f'--config.num_train_steps={RESUME_STEPS}', '--config.checkpoint.every_steps=4')
-
-
-@pytest.fixture(scope='module')
-def reference_run(tmp_path_factory, data_dir):
-  """An uninterrupted run: the baseline of the resume test and the end-to-end checks."""
-  workdir = str(tmp_path_factory.mktemp('reference'))
-  rc, _, err = _main(workdir, data_dir, *RESUME_FLAGS)
-  assert rc == 0, err[-3000:]
-  return workdir
+pytestmark = pytest.mark.slow  # main.py / app runs in subprocesses
 
 
 def test_train_and_evaluate_writes_metrics_curves_and_confusion(reference_run):
@@ -71,12 +33,12 @@ def test_train_and_evaluate_writes_metrics_curves_and_confusion(reference_run):
   ev = summary['eval']['validation']
   assert ev['count'] == 20 and set(ev) >= {'top1', 'top5', 'mean_class_accuracy'}
   assert summary['train_step_seconds'] > 0
-  assert sorted(_losses(reference_run)) == list(range(1, RESUME_STEPS + 1))
+  assert sorted(train_losses(reference_run)) == list(range(1, RESUME_STEPS + 1))
 
 
 def test_sigkill_then_resume_continues_with_identical_losses(reference_run, data_dir, tmp_path):
   workdir = str(tmp_path / 'killed')
-  proc = _main(workdir, data_dir, *RESUME_FLAGS, wait=False)
+  proc = run_main(workdir, data_dir, *RESUME_FLAGS, wait=False)
   first = os.path.join(workdir, 'checkpoints', '4')
   deadline = time.time() + 600
   while not os.path.isdir(first) and proc.poll() is None and time.time() < deadline:
@@ -84,15 +46,15 @@ def test_sigkill_then_resume_continues_with_identical_losses(reference_run, data
   assert proc.poll() is None, 'the run ended before it could be killed'
   proc.send_signal(signal.SIGKILL)
   proc.communicate()
-  killed_at = max(_losses(workdir))
+  killed_at = max(train_losses(workdir))
   assert killed_at < RESUME_STEPS
-  rc, _, err = _main(workdir, data_dir, *RESUME_FLAGS)
+  rc, _, err = run_main(workdir, data_dir, *RESUME_FLAGS)
   assert rc == 0, err[-3000:]
   summary = json.load(open(os.path.join(workdir, 'metrics.json')))
   assert summary['source'].startswith('checkpoint step'), summary['source']
   resumed_from = int(summary['source'].split()[2])
   assert 4 <= resumed_from < RESUME_STEPS
-  reference, resumed = _losses(reference_run), _losses(workdir)
+  reference, resumed = train_losses(reference_run), train_losses(workdir)
   assert sorted(resumed) == sorted(reference)
   np.testing.assert_allclose([resumed[s] for s in sorted(resumed)],
                              [reference[s] for s in sorted(reference)], rtol=1e-6)
@@ -100,7 +62,7 @@ def test_sigkill_then_resume_continues_with_identical_losses(reference_run, data
 
 def test_sigterm_saves_a_checkpoint_and_exits_143(data_dir, tmp_path):
   workdir = str(tmp_path)
-  proc = _main(workdir, data_dir, '--config.num_train_steps=1000',
+  proc = run_main(workdir, data_dir, '--config.num_train_steps=1000',
                '--config.checkpoint.every_steps=1000', mode='train', wait=False)
   history = os.path.join(workdir, reporting.HISTORY)
   deadline = time.time() + 600
@@ -116,7 +78,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(data_dir, tmp_path):
 
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(data_dir, tmp_path):
   workdir = str(tmp_path)
-  rc, _, err = _main(workdir, data_dir, '--config.num_train_steps=6',
+  rc, _, err = run_main(workdir, data_dir, '--config.num_train_steps=6',
                      '--config.optim.learning_rate=1e30', '--config.optim.schedule=constant',
                      '--config.optim.rules=from_scratch', mode='train')
   assert rc != 0
@@ -133,7 +95,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(data_d
     ('--config.init_required=True', 'main.py: config.init_from is not set'),  # paper configs
 ])
 def test_main_reports_bad_input_in_one_line(flag, message, data_dir, tmp_path):
-  rc, _, err = _main(str(tmp_path), data_dir, flag)
+  rc, _, err = run_main(str(tmp_path), data_dir, flag)
   assert rc != 0 and err.strip().splitlines()[-1].startswith(message), err[-2000:]
 
 
@@ -179,7 +141,7 @@ def test_evaluate_official_checkpoint_reproduces_the_model_logits(data_dir, tmp_
   model_flags = ['--config.model.embed_dim=16', '--config.model.depths=(2,2,2)',
                  '--config.model.num_heads=(1,2,4)', '--config.model.drop_path_rate=0.0',
                  f'--config.init_from={FIXTURE}', '--config.eval.write_predictions=True']
-  rc, _, err = _main(str(tmp_path), data_dir, *model_flags, mode='evaluate')
+  rc, _, err = run_main(str(tmp_path), data_dir, *model_flags, mode='evaluate')
   assert rc == 0, err[-3000:]
   written = np.load(tmp_path / 'predictions_validation.npz')
 
@@ -208,7 +170,7 @@ def _free_port():
 def test_two_processes_on_localhost_train_together(data_dir, tmp_path):
   """jax.distributed with CPU collectives: 2 processes x 1 device, one global batch."""
   port = _free_port()
-  procs = [_main(str(tmp_path), data_dir, '--multiprocess', f'--coordinator_address=localhost:{port}',
+  procs = [run_main(str(tmp_path), data_dir, '--multiprocess', f'--coordinator_address=localhost:{port}',
                  '--num_processes=2', f'--process_id={i}', '--config.eval.write_predictions=True',
                  wait=False) for i in range(2)]
   results = [p.communicate(timeout=600) for p in procs]

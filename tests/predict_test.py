@@ -30,6 +30,8 @@ FIXTURE_FLAGS = ['--config=configs/test.py', '--config.model.embed_dim=16',
                  '--config.input.num_frames=4', '--config.input.image_size=112',
                  '--config.input.eval_image_size=112', '--config.input.min_resize=128']
 
+pytestmark = pytest.mark.slow  # main.py / app runs in subprocesses
+
 
 def _moving_bar(direction, num_frames=10, height=48, width=64):
   """A white bar crossing a dark clip left->right (+1) or right->left (-1)."""

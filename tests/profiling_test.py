@@ -12,6 +12,7 @@ from tps_jax import profiling
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow
 def test_cli_writes_every_field_to_json(tmp_path):
   out = tmp_path / 'profile.json'
   env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS='1', JAX_PLATFORMS='cpu')

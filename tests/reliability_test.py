@@ -27,9 +27,9 @@ from tps_jax import reporting
 from tps_jax import train
 from tests.conftest import FIXTURE, ROOT
 from tests.input_pipeline import fakes
-from tests.main_test import (ENV, RESUME_FLAGS, RESUME_STEPS, _losses, _main,  # pylint: disable=unused-import
-                             data_dir, reference_run)
-from tests.input_pipeline.conftest import tiny_data_dir  # pylint: disable=unused-import
+from tests.main_runs import ENV, RESUME_STEPS, run_main, train_losses
+
+pytestmark = pytest.mark.slow  # main.py / app runs in subprocesses
 
 
 def _config(data_dir, **fields):
@@ -58,7 +58,7 @@ def reference_losses(tmp_path_factory, data_dir):
   """Train losses of an uninterrupted 6-step run."""
   workdir = str(tmp_path_factory.mktemp('reference6'))
   _train(workdir, data_dir, 6, checkpoint__every_steps=2)
-  return _losses(workdir)
+  return train_losses(workdir)
 
 
 @pytest.fixture(scope='module')
@@ -95,7 +95,7 @@ def test_final_checkpoint_commits_despite_a_damaged_history_and_an_unwritable_pl
   assert os.path.exists(os.path.join(workdir, 'checkpoints', '6', checkpoints.CHECKSUMS))
   assert 'history.jsonl line 5 is damaged' in caplog.text, caplog.text
   assert 'curves not drawn' in caplog.text
-  assert sorted(_losses(workdir)) == [1, 2, 3, 4, 5, 6]  # the cut line did not eat step 5
+  assert sorted(train_losses(workdir)) == [1, 2, 3, 4, 5, 6]  # the cut line did not eat step 5
 
 
 def test_plot_is_written_atomically(tmp_path):
@@ -162,7 +162,7 @@ def test_corrupted_newest_checkpoint_is_moved_aside_and_the_run_falls_back(
   lines = [r.getMessage() for r in caplog.records if f'{ckpt_dir}/4 is bad' in r.getMessage()]
   assert len(lines) == 1 and '\n' not in lines[0] and 'moved to' in lines[0], caplog.text
   assert [d for d in os.listdir(ckpt_dir) if d.startswith('bad_4_')]  # kept, not deleted
-  losses = _losses(workdir)
+  losses = train_losses(workdir)
   np.testing.assert_allclose([losses[s] for s in range(1, 7)],
                              [reference_losses[s] for s in range(1, 7)], rtol=1e-6)
 
@@ -216,7 +216,7 @@ def test_second_run_on_a_locked_workdir_stops_with_one_line_naming_the_holder(
        str(tmp_path)], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, text=True)
   try:
     assert holder.stdout.readline().strip() == 'locked'
-    rc, _, err = _main(str(tmp_path), data_dir, mode='train')
+    rc, _, err = run_main(str(tmp_path), data_dir, mode='train')
     last = err.strip().splitlines()[-1]
     assert rc == 1 and last.startswith(f'main.py: {tmp_path} is in use by another run '
                                        f'(pid {holder.pid} on host '), err[-2000:]
@@ -320,7 +320,7 @@ def test_bad_shard_stops_main_with_one_line_and_no_traceback(data_dir, tmp_path)
   shard = next(os.path.join(r, f) for r, _, fs in os.walk(copy) for f in fs
                if f.startswith('reversal_pairs-train.tfrecord'))
   os.truncate(shard, os.path.getsize(shard) * 6 // 10)
-  rc, _, err = _main(str(tmp_path / 'run'), copy, mode='train',
+  rc, _, err = run_main(str(tmp_path / 'run'), copy, mode='train',
                      env=dict(ENV, TF_CPP_MIN_LOG_LEVEL='0'))
   last = err.strip().splitlines()[-1]
   assert rc == 1 and last.startswith(f'main.py: synthetic_tiny train: {shard} is truncated or '
@@ -333,7 +333,7 @@ def test_bad_shard_stops_main_with_one_line_and_no_traceback(data_dir, tmp_path)
 def test_sigint_saves_exits_130_and_resumes_exactly(reference_run, data_dir, tmp_path):
   workdir = str(tmp_path)
   flags = (f'--config.num_train_steps={RESUME_STEPS}', '--config.checkpoint.every_steps=1000')
-  proc = _main(workdir, data_dir, *flags, mode='train', wait=False)
+  proc = run_main(workdir, data_dir, *flags, mode='train', wait=False)
   history = os.path.join(workdir, reporting.HISTORY)
   deadline = time.time() + 600
   while not os.path.exists(history) and proc.poll() is None and time.time() < deadline:
@@ -344,11 +344,11 @@ def test_sigint_saves_exits_130_and_resumes_exactly(reference_run, data_dir, tmp
   stopped = _json(os.path.join(workdir, 'metrics.json'))
   assert not stopped['finished'] and stopped['last_checkpoint'] == stopped['step']
   assert _steps(workdir) == [stopped['step']]
-  rc, _, err = _main(workdir, data_dir, *flags, mode='train')
+  rc, _, err = run_main(workdir, data_dir, *flags, mode='train')
   assert rc == 0, err[-3000:]
   summary = _json(os.path.join(workdir, 'metrics.json'))
   assert summary['source'].startswith(f'checkpoint step {stopped["step"]} ')  # none redone
-  reference, resumed = _losses(reference_run), _losses(workdir)
+  reference, resumed = train_losses(reference_run), train_losses(workdir)
   assert sorted(resumed) == sorted(reference)
   np.testing.assert_allclose([resumed[s] for s in sorted(resumed)],
                              [reference[s] for s in sorted(reference)], rtol=1e-6)

@@ -111,6 +111,7 @@ _MESH_SCRIPT = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_step_on_a_4x2_fake_mesh_equals_one_device():
   """Same loss and parameters (float tolerance) on a (data 4, fsdp 2) mesh as on 1 device."""
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8',

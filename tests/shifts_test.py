@@ -31,6 +31,7 @@ def _patch_shift_loop(x, window):
   return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('impl', ['gather', 'roll'])
 def test_patch_shift_equals_explicit_loop_over_t_h_w(impl):
   x = _clip()

@@ -11,7 +11,6 @@ import pytest
 from configs import test as test_config
 from tps_jax import models
 from tps_jax import train
-from tests.input_pipeline.conftest import tiny_data_dir  # pylint: disable=unused-import
 
 NUM_CLASSES = 10
 
@@ -46,6 +45,7 @@ def compiled():
   jax.config.update('jax_disable_most_optimizations', previous)
 
 
+@pytest.mark.slow
 def test_step_updates_params_and_reports_metrics(compiled):
   config, state, step = compiled
   new, metrics = step(state, _batch(config), jax.random.key(1))
@@ -84,6 +84,7 @@ def test_label_smoothing_targets():
   np.testing.assert_array_equal(train.soft_targets(jnp.array([1]), 3, 0.0), [[0, 1, 0]])
 
 
+@pytest.mark.slow
 def test_eval_step_averages_softmax_scores_over_views(compiled):
   config, state, _ = compiled
   config = _config()
@@ -120,6 +121,7 @@ def test_schedule_steps_from_epochs_or_explicit():
 
 
 
+@pytest.mark.slow
 def test_bfloat16_remat_and_mixing_train_together(compiled):
   """The compute-dtype, rematerialisation and mixup/cutmix options in one step."""
   _, state, _ = compiled
@@ -165,6 +167,7 @@ def _three_class_tfrecord_set(directory):
                     manifest_splits=splits)
 
 
+@pytest.mark.slow
 def test_pretraining_chain_imagenet_to_k400_shaped_run_to_another_class_count(
     tiny_data_dir, tmp_path):
   """ImageNet Swin .pth -> inflated -> a 10-class run -> a 3-class run from its workdir."""

@@ -2,6 +2,7 @@
 import jax
 import matplotlib
 import numpy as np
+import pytest
 
 from configs.model_table import PATTERN_C, model_config
 from tps_jax import visualize
@@ -22,6 +23,7 @@ def test_channel_sources_mark_one_eighth_each_way():
   assert (src[4:16] == 0).all() and (src[16:20] == [-1, -1, 1, 1]).all()
 
 
+@pytest.mark.slow
 def test_attention_of_a_patch_shift_block_spreads_over_nine_frames():
   cfg = model_config('tps', 'tiny')
   cfg.embed_dim, cfg.depths, cfg.num_heads, cfg.patch_size = 16, (2, 2), (1, 2), (1, 4, 4)

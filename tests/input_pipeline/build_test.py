@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import tensorflow_datasets as tfds
 
 from input_pipeline import builders
@@ -11,6 +12,7 @@ from tests.input_pipeline.builders import fakes
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+@pytest.mark.slow
 def test_cli_builds_custom_videos_with_progress_in_clips_per_second(tmp_path):
   manual = os.fspath(tmp_path / 'm')
   fakes.write_video(f'{manual}/a.mp4', seed=0)

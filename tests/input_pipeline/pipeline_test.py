@@ -14,6 +14,7 @@ def _take(iterator, n):
   return [next(iterator) for _ in range(n)]
 
 
+@pytest.mark.slow
 def test_train_batches_have_the_contract_shapes_and_dtypes(tiny_config):
   batch = next(input_pipeline.create_train_iterator(tiny_config))
   assert batch['video'].shape == (8, 8, 28, 28, 3) and batch['video'].dtype == np.float32
@@ -21,6 +22,7 @@ def test_train_batches_have_the_contract_shapes_and_dtypes(tiny_config):
   assert -3 < batch['video'].mean() < 3  # normalised
 
 
+@pytest.mark.slow
 def test_train_iterator_resumes_exactly_from_any_step(tiny_config):
   # 40 clips, batch 8: 5 steps per epoch, so resuming at 7 starts inside epoch 1.
   full = _take(input_pipeline.create_train_iterator(tiny_config), 12)

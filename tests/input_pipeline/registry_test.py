@@ -53,6 +53,7 @@ def test_configs_and_registry_import_neither_tensorflow_nor_jax():
   assert out.strip() == '[]'
 
 
+@pytest.mark.slow
 def test_input_pipeline_works_without_jax():
   # sys.modules[name] = None makes `import jax` fail, as if JAX were not installed.
   code = ('import sys; sys.modules["jax"] = None; '

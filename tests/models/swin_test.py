@@ -25,6 +25,7 @@ def _backbone_count(params):
   return count_params({k: v for k, v in params.items() if k != 'head'})
 
 
+@pytest.mark.slow
 def test_tps_tiny_backbone_has_the_official_parameter_count():
   assert _backbone_count(_abstract_params(model_config('tps', 'tiny'))) == 28_223_622
 
@@ -45,6 +46,7 @@ def _run(cfg, shape, seed=0):
   return logits, out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('frames', [16, 32, 48])  # 8, 16, 24 temporal tokens
 def test_relative_bias_runs_for_any_frame_count(frames):
   logits, out = _run(_tiny(bias='relative'), (1, frames, 28, 28, 3))
@@ -52,12 +54,14 @@ def test_relative_bias_runs_for_any_frame_count(frames):
   assert out['features'].shape == (1, frames // 2, 4, 4, 32)
 
 
+@pytest.mark.slow
 def test_relative_bias_runs_with_a_smaller_window_on_a_larger_map():
   # 4x4 windows on 32x32 tokens (and 16x16 in stage 2), 8 temporal tokens
   logits, out = _run(_tiny(bias='relative', window_size=(1, 4, 4)), (1, 16, 128, 128, 3))
   assert np.isfinite(logits).all() and out['features'].shape == (1, 8, 16, 16, 32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('frames', [2, 10, 32])  # 1, 5, 16 temporal tokens
 def test_official_bias_runs_up_to_16_tokens(frames):
   logits, _ = _run(_tiny(), (1, frames, 28, 28, 3))
@@ -71,6 +75,7 @@ def test_official_bias_refuses_more_than_16_tokens_in_one_line():
     _run(_tiny(), (1, 34, 28, 28, 3))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('arch', ['swin2d', 'tsm', 'video_swin'])
 def test_baselines_run(arch):
   cfg = _tiny(arch)
@@ -80,6 +85,7 @@ def test_baselines_run(arch):
   assert logits.shape == (2, 5) and np.isfinite(logits).all()
 
 
+@pytest.mark.slow
 def test_swin2d_treats_frames_independently():
   cfg = _tiny('swin2d', patch_size=(1, 4, 4))
   model = build_model(cfg, 5)
@@ -89,6 +95,7 @@ def test_swin2d_treats_frames_independently():
   np.testing.assert_allclose(feats(x[:, ::-1])[:, ::-1], feats(x), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_tps_depends_on_frame_order():
   model = build_model(_tiny(patch_size=(1, 4, 4)), 5)
   x = jax.random.normal(jax.random.key(0), (1, 8, 28, 28, 3))
@@ -97,6 +104,7 @@ def test_tps_depends_on_frame_order():
   assert not np.allclose(pooled(x[:, ::-1]), pooled(x), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_keeps_float32_params():
   cfg = _tiny(dtype='bfloat16')
   model = build_model(cfg, 5)
@@ -107,6 +115,7 @@ def test_bfloat16_compute_keeps_float32_params():
   assert out['features'].dtype == jnp.bfloat16 and np.isfinite(np.asarray(logits)).all()
 
 
+@pytest.mark.slow
 def test_remat_gives_the_same_gradients():
   x = jax.random.normal(jax.random.key(0), (1, 4, 28, 28, 3))
   base = build_model(_tiny(), 5)

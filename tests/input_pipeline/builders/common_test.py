@@ -76,6 +76,7 @@ def test_replaced_added_and_removed_videos_are_named(tmp_path):
       'validation: 1 video added (a.mp4)', 'validation: 1 video removed (c.webm)']
 
 
+@pytest.mark.slow
 def test_build_cli_refuses_stale_data_in_one_line_and_rebuilds_with_overwrite(tmp_path):
   manual = _manual_dir(tmp_path / 'm')
   data_dir = os.fspath(tmp_path / 'd')
@@ -188,6 +189,7 @@ app.run(build.main)
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_is_one_line_and_the_same_command_resumes(tmp_path):
   manual = _manual_dir(tmp_path / 'm')
   result = subprocess.run([sys.executable, '-c', _INTERRUPT, manual, f'{tmp_path}/d'],

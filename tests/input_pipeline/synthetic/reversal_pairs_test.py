@@ -4,7 +4,7 @@ import socket
 import numpy as np
 import tensorflow_datasets as tfds
 
-import input_pipeline.synthetic  # pylint: disable=unused-import  (registers the builder)
+import input_pipeline.synthetic  # noqa: F401  (registers the builder)
 from input_pipeline.synthetic import render
 from input_pipeline.synthetic import reversal_pairs
 

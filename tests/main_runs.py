@@ -1,0 +1,30 @@
+"""``main.py`` in a subprocess: what the end-to-end and reliability tests share."""
+import os
+import subprocess
+import sys
+
+from tps_jax import reporting
+from tests.conftest import ROOT
+
+ENV = dict(os.environ, JAX_PLATFORMS='cpu', JAX_DISABLE_MOST_OPTIMIZATIONS='1',
+           TF_CPP_MIN_LOG_LEVEL='3')
+RESUME_STEPS = 24  # long enough that a kill after the first checkpoint lands mid-run
+RESUME_FLAGS = (f'--config.num_train_steps={RESUME_STEPS}', '--config.checkpoint.every_steps=4')
+
+
+def run_main(workdir, data_dir, *flags, mode='train_and_evaluate', config='configs/test.py',
+             wait=True, env=None):
+  """``(returncode, stdout, stderr)`` of ``main.py``; the Popen itself with ``wait=False``."""
+  cmd = [sys.executable, 'main.py', f'--config={config}', f'--workdir={workdir}',
+         f'--mode={mode}', f'--config.dataset.data_dir={data_dir}', *flags]
+  proc = subprocess.Popen(cmd, cwd=ROOT, env=env or ENV, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+  if not wait:
+    return proc
+  out, err = proc.communicate(timeout=600)
+  return proc.returncode, out, err
+
+
+def train_losses(workdir):
+  """``{step: train loss}`` from the run's history."""
+  return dict(reporting.read_history(workdir)['train_loss'])
