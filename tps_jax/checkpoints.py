@@ -131,3 +131,48 @@ class Checkpoints:
     if self._previous_handler is not None:
       signal.signal(signal.SIGTERM, self._previous_handler)
       self._previous_handler = None
+
+
+def _open_read_only(workdir: str):
+  """``(directory, manager)`` of a workdir's checkpoints; FileNotFoundError if it has none."""
+  directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
+  if not os.path.isdir(directory):
+    raise FileNotFoundError(f'no checkpoints/ in {workdir}')
+  manager = ocp.CheckpointManager(
+      directory, item_names=('state', 'meta'),
+      options=ocp.CheckpointManagerOptions(read_only=True, create=False))
+  if manager.latest_step() is None:
+    manager.close()
+    raise FileNotFoundError(f'no checkpoint in {directory}')
+  return directory, manager
+
+
+def read_meta(workdir: str, step: Optional[int] = None) -> Dict[str, Any]:
+  """The ``meta`` item (``model``, ``num_classes``, ``step``) of a checkpoint (default: latest)."""
+  _, manager = _open_read_only(workdir)
+  try:
+    step = manager.latest_step() if step is None else step
+    meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta']
+    return dict(meta, step=int(step))
+  finally:
+    manager.close()
+
+
+def restore_params(workdir: str, abstract_params, step: Optional[int] = None):
+  """Only the parameters of a checkpoint (default: latest); the optimizer state is not read.
+
+  Args:
+    workdir: a ``main.py`` workdir.
+    abstract_params: ``jax.ShapeDtypeStruct`` leaves with their shardings.
+    step: the checkpoint's step.
+  """
+  _, manager = _open_read_only(workdir)
+  try:
+    step = manager.latest_step() if step is None else step
+    target = {'params': abstract_params}
+    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+        item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+        partial_restore=True)))
+    return restored['state']['params']
+  finally:
+    manager.close()

@@ -17,8 +17,8 @@ def test_cli_builds_custom_videos_with_progress_in_clips_per_second(tmp_path):
   fakes.write_video(f'{manual}/b.mp4', seed=9)
   fakes.write_text(f'{manual}/train.txt', 'a.mp4 jump\nb.mp4 run\n')
   result = subprocess.run(
-      [sys.executable, '-m', 'input_pipeline.build', '--dataset=custom_videos',
-       f'--manual_dir={manual}', f'--data_dir={tmp_path}/d', '--config=res128',
+      [sys.executable, '-m', 'tps_jax.apps.build', '--dataset=custom_videos',
+       f'--manual_dir={manual}', f'--data_dir={tmp_path}/d', '--builder_config=res128',
        '--num_workers=2'], cwd=ROOT, capture_output=True, text=True, check=False)
   assert result.returncode == 0, result.stderr[-2000:]
   assert 'clip/s' in result.stderr
