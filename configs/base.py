@@ -32,7 +32,7 @@ def get_config(dataset: str = 'synthetic', arch: str = 'tps',
   config.eval_batch_size = 64     # global, in videos (each with its test views)
   config.num_epochs = 30.0
   config.num_train_steps = -1     # > 0 overrides num_epochs
-  config.init_from = ''           # orbax dir (python -m tps_jax.convert), official .pth/.npz,
+  config.init_from = ''           # orbax dir (tps_jax.apps.convert), official .pth/.npz,
                                   # or ImageNet Swin .pth (inflated); head re-initialised
                                   # when the class count differs
 

@@ -12,12 +12,8 @@ from configs import test as test_config
 from input_pipeline import build
 from input_pipeline import video_io
 from tests.conftest import FIXTURE, ROOT
-from tps_jax import checkpoints
 from tps_jax import convert
-from tps_jax import inference
-from tps_jax import models
 from tps_jax import predict
-from tps_jax import train
 
 # A tiny TPS on configs/custom_tps.py: the flags a user adds to the README's commands.
 TINY_CUSTOM = ['--config=configs/custom_tps.py', '--config.dataset.builder_config=res128',
@@ -184,28 +180,3 @@ def test_labels_json_in_ssv2_format_orders_names_by_index(tmp_path):
   path.write_text(json.dumps({'a': '0', 'b': '2'}))
   with pytest.raises(ValueError, match=r'labels.json: the indices are not 0..1'):
     predict.read_labels(os.fspath(path))
-
-
-def test_workdir_restores_its_params_and_refuses_another_model_config(tmp_path):
-  config = test_config.get_config()
-  state = train.create_train_state(config, models.build_model(config.model, 3),
-                                   jax.random.key(0))
-  ckpt = checkpoints.Checkpoints(tmp_path, config, 3)
-  ckpt.save(1, state, force=True)
-  ckpt.close()
-  model, params, meta = inference.load_checkpoint(config, os.fspath(tmp_path))
-  assert model.num_classes == 3 and (meta['kind'], meta['step']) == ('workdir', 1)
-  jax.tree.map(np.testing.assert_array_equal, params, state.params)
-  config.model.embed_dim = 16
-  with pytest.raises(ValueError, match=r'different model: config\.model\.embed_dim=8 there, '
-                     r'16 here; pass the config it was trained with'):
-    inference.load_checkpoint(config, os.fspath(tmp_path))
-
-
-def test_checkpoint_without_classifier_is_refused(tmp_path):
-  with np.load(FIXTURE) as f:
-    sd = {k: f[k] for k in f.files if k.startswith('state_dict/') and 'cls_head' not in k}
-  path = tmp_path / 'backbone.npz'
-  np.savez(path, **sd)
-  with pytest.raises(ValueError, match=r'backbone\.npz has no classifier'):
-    inference.load_checkpoint(_fixture_config(), os.fspath(path))

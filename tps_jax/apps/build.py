@@ -62,20 +62,20 @@ def _arguments():
   d = _CONFIG.value.dataset if _CONFIG.value is not None else None
   if d is not None:
     if _DATASET.present and registry.get(_DATASET.value).name != d.name:
-      raise app.UsageError(f'--dataset={_DATASET.value} but the config builds {d.name}: '
-                           'pass one of them')
+      sys.exit(f'build: --dataset={_DATASET.value} but the config builds {d.name}: '
+               'pass one of them')
     if d.name not in registry.buildable():
-      raise app.UsageError(f'config.dataset.name={d.name!r} is not built from a manual '
-                           f'directory (main.py prepares it); built ones: '
-                           f'{", ".join(registry.buildable())}')
+      sys.exit(f'build: config.dataset.name={d.name!r} is not built from a manual '
+               f'directory (main.py prepares it); built ones: '
+               f'{", ".join(registry.buildable())}')
   get = lambda flag, field: _first(flag, d[field] if d is not None else None)
   dataset = get(_DATASET, 'name')
   manual_dir = get(_MANUAL_DIR, 'manual_dir')
   if dataset is None or manual_dir is None:
-    raise app.UsageError('pass --dataset (or --config) and --manual_dir (or '
-                         '--config.dataset.manual_dir)')
+    sys.exit('build: pass --dataset (or --config) and --manual_dir (or '
+             '--config.dataset.manual_dir)')
   if _CLASS_NAMES.value and builders.builder_class(dataset).name != 'custom_videos':
-    raise app.UsageError(f'--class_names only applies to custom_videos, not {dataset}')
+    sys.exit(f'build: --class_names only applies to custom_videos, not {dataset}')
   return dataset, manual_dir, dict(
       data_dir=get(_DATA_DIR, 'data_dir'), config=get(_BUILDER_CONFIG, 'builder_config'),
       skip_unreadable=bool(get(_SKIP, 'skip_unreadable')), num_workers=_NUM_WORKERS.value,
