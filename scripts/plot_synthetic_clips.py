@@ -34,6 +34,7 @@ def main():
   fig = visualize.plot_clips(clips, labels, render.CLASS_NAMES, num_shown_frames=args.frames)
   fig.suptitle(f'reversal_pairs/{args.builder_config}: odd rows are the time reversal of even '
                'rows\' distribution', fontsize=8)
+  fig.subplots_adjust(top=0.93)
   Path(args.out).parent.mkdir(parents=True, exist_ok=True)
   fig.savefig(args.out, dpi=80)
   print(f'wrote {args.out}')

@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import tensorflow_datasets as tfds
 
 from input_pipeline import builders
@@ -29,6 +30,7 @@ def test_cli_builds_custom_videos_with_progress_in_clips_per_second(tmp_path):
   assert len(list(tfds.as_numpy(builder.as_dataset('train')))) == 2
 
 
+@pytest.mark.slow
 def test_cli_builds_the_data_set_of_a_config_file_and_names_a_bad_flag(tmp_path):
   manual = os.fspath(tmp_path / 'm')
   fakes.write_video(f'{manual}/a.mp4', seed=0)
