@@ -15,6 +15,8 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from tps_jax import apps
+
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'experiment config file',
                                 lock_config=True)
@@ -26,20 +28,6 @@ flags.DEFINE_string('coordinator_address', None, 'host:port of process 0 (multip
 flags.DEFINE_integer('num_processes', None, 'number of processes (multiprocess)')
 flags.DEFINE_integer('process_id', None, 'this process (multiprocess)')
 flags.mark_flags_as_required(['config', 'workdir'])
-
-
-def parse_flags(argv):
-  """absl's parser, but a bad flag (e.g. ``--config.optim.lr``: no such field) is one line."""
-  try:
-    return FLAGS(argv)
-  except Exception as e:  # pylint: disable=broad-except
-    cause = e
-    while cause.__cause__ is not None or cause.__context__ is not None:
-      cause = cause.__cause__ or cause.__context__
-    text = str(cause).strip('"\'')
-    if isinstance(cause, (AttributeError, KeyError)):  # the config is locked
-      text = f'no such config field {text!r} (check the spelling against the config file)'
-    raise SystemExit(f'main.py: bad flag: {text}') from None
 
 
 def main(argv):
@@ -67,4 +55,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=parse_flags)
+  apps.run(main, 'main.py')  # a bad flag is one line, as in every app

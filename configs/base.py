@@ -36,7 +36,7 @@ def get_config(dataset: str = 'synthetic', arch: str = 'tps',
   config.num_epochs = 30.0
   config.num_train_steps = -1     # > 0 overrides num_epochs
   config.init_from = ''           # a training workdir (e.g. the K400 run), an orbax dir
-                                  # (python -m tps_jax.convert), official .pth/.npz, an
+                                  # (python -m tps_jax.apps.convert), official .pth/.npz, an
                                   # ImageNet Swin .pth (inflated), or 'scratch'; the head is
                                   # re-initialised when the class count differs
   # The paper's data sets: every number there fine-tunes pretrained weights, so an empty

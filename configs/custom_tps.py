@@ -1,6 +1,6 @@
 """TPS fine-tuned on your own videos (the ``custom_videos`` builder: annotation files).
 
-    python -m input_pipeline.build --dataset=custom --manual_dir=/data/my_videos \
+    python -m tps_jax.apps.build --dataset=custom --manual_dir=/data/my_videos \
         --data_dir=$HOME/tensorflow_datasets
     python main.py --config=configs/custom_tps.py --workdir=$WORKDIR \
         --config.dataset.data_dir=$HOME/tensorflow_datasets \

@@ -1,6 +1,6 @@
 """TPS on Something-Something V2, the official recipe (swin_tiny_2D_patch244_tps_sthv2_1k).
 
-    python -m input_pipeline.build --dataset=ssv2 --manual_dir=/data/ssv2 \
+    python -m tps_jax.apps.build --dataset=ssv2 --manual_dir=/data/ssv2 \
         --data_dir=$HOME/tensorflow_datasets
     python main.py --config=configs/ssv2_tps.py --workdir=$WORKDIR \
         --config.dataset.data_dir=$HOME/tensorflow_datasets --config.init_from=workdir/k400_tps_t

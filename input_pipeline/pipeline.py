@@ -79,8 +79,8 @@ def tfds_builder(dataset_config, prepare=False):
           f'{d.name}: builder config {config_name} is not prepared under '
           f'{builder.data_dir_root} but {", ".join(others)} is: set '
           f'config.dataset.builder_config={others[0]} (and the input sizes to match), or '
-          f'build {config_name} first (python -m input_pipeline.build --dataset={d.name} '
-          f'--manual_dir=... --data_dir={builder.data_dir_root} --config={config_name})')
+          f'build {config_name} first (python -m tps_jax.apps.build --dataset={d.name} '
+          f'--manual_dir=... --data_dir={builder.data_dir_root} --builder_config={config_name})')
     if manual and not have_download:
       raise FileNotFoundError(
           f'{d.name}: not prepared under {builder.data_dir_root} and '

@@ -1,6 +1,6 @@
 """Every data set tps-jax knows, described once (no TensorFlow or JAX imported here).
 
-The config tables (``configs/data_table.py``), the build CLI (``input_pipeline.build``),
+The config tables (``configs/data_table.py``), the build CLI (``tps_jax.apps.build``),
 the pipeline (``pipeline.get_dataset_info``) and prediction (``tps_jax.predict``) all
 read these specs. Adding a data set = one :class:`DatasetSpec` in ``SPECS`` plus one
 builder package under ``input_pipeline/builders/`` (see the README).

@@ -1,10 +1,15 @@
-"""Every config file builds, is locked-safe, and its model fits its clips (no compilation)."""
+"""Every config file builds, is locked-safe, its full-size model maps its clips to class
+scores (``jax.eval_shape``: no compilation, no compute) and its data set is the registry's."""
 import glob
 import importlib
+import math
 import os
 
+import jax
+import jax.numpy as jnp
 import pytest
 
+from input_pipeline import registry
 from tps_jax import models
 from tps_jax import train
 
@@ -26,6 +31,39 @@ def test_config_builds_and_its_model_fits_its_clips(name):
   config = _build(name)
   train.check_config(config)
   models.validate(config.model, config.input.num_frames, config.input.eval_image_size)
+
+
+@pytest.mark.parametrize('name', EXPERIMENTS)
+def test_config_model_at_full_size_scores_its_train_and_eval_clips(name):
+  config = _build(name)
+  m, c, num_classes = config.model, config.input, 7  # the head's width changes nothing else
+  model = models.build_model(m, num_classes)
+  width = m.embed_dim * 2 ** (len(m.depths) - 1)
+  for size in sorted({c.image_size, c.eval_image_size}):
+    clip = jax.ShapeDtypeStruct((2, c.num_frames, size, size, 3), jnp.float32)
+    variables = jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), clip)
+    logits, out = jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables, clip)
+    assert logits.shape == (2, num_classes)
+    tokens = (math.ceil(c.num_frames / m.patch_size[0]),) + (
+        math.ceil(size / m.patch_size[1] / 2 ** (len(m.depths) - 1)),) * 2
+    assert out['features'].shape == (2, *tokens, width)
+  assert variables['params']['head']['kernel'].shape == (width, num_classes)
+
+
+@pytest.mark.parametrize('name', EXPERIMENTS)
+def test_config_data_set_is_its_registry_spec(name):
+  config = _build(name)
+  d, spec = config.dataset, registry.get(config.dataset.name)
+  assert (d.format, d.tfds_name, d.builder_module) == (spec.format, spec.tfds_name,
+                                                        spec.builder_module)
+  assert d.builder_config in (spec.builder_configs or (None,))
+  assert dict(d.splits) == spec.splits and set(spec.splits) == {'train', 'eval', 'test'}
+  assert [tuple(p) for p in d.flip_pairs] == list(spec.flip_pairs)
+  assert tuple(d.no_flip_classes) == spec.no_flip_classes
+  for split in config.eval.splits:  # roles or literal split names of the data set
+    assert split in spec.splits or split in spec.splits.values(), split
+  for key, value in spec.input.items():
+    assert config.input[key] == (tuple(value) if isinstance(value, list) else value), key
 
 
 @pytest.mark.parametrize('size', ['tiny', 'small', 'base', 'large'])

@@ -152,7 +152,7 @@ def test_cli_writes_an_orbax_checkpoint_that_load_pretrained_reads(tmp_path, fix
       '  return ml_collections.ConfigDict({"model": fixture_model_config()})\n')
   out = tmp_path / 'ckpt'
   res = subprocess.run(
-      [sys.executable, '-m', 'tps_jax.convert', f'--config={cfg_file}', f'--checkpoint={FIXTURE}',
+      [sys.executable, '-m', 'tps_jax.apps.convert', f'--config={cfg_file}', f'--checkpoint={FIXTURE}',
        f'--output={out}'], cwd=ROOT, capture_output=True, text=True,
       env={**os.environ, 'PYTHONPATH': ROOT}, timeout=300)
   assert res.returncode == 0, res.stderr[-3000:]

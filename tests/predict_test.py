@@ -1,4 +1,4 @@
-"""Predict: your own videos end to end (build -> main.py -> predict CLI), official weights, bad input."""
+"""Predict: your own videos end to end (build -> main.py -> predict app), official weights, bad input."""
 import json
 import os
 import subprocess
@@ -12,11 +12,8 @@ from configs import test as test_config
 from input_pipeline import build
 from input_pipeline import video_io
 from tests.conftest import FIXTURE, ROOT
-from tps_jax import checkpoints
 from tps_jax import convert
-from tps_jax import models
 from tps_jax import predict
-from tps_jax import train
 
 # A tiny TPS on configs/custom_tps.py: the flags a user adds to the README's commands.
 TINY_CUSTOM = ['--config=configs/custom_tps.py', '--config.dataset.builder_config=res128',
@@ -102,7 +99,7 @@ def test_own_videos_build_train_predict_matches_evaluation(tmp_path):
 
   out = tmp_path / 'preds.jsonl'
   video = manual / 'clips/right_3.mp4'
-  predicted = _run('-m', 'tps_jax.predict', *TINY_CUSTOM, *data, f'--checkpoint={workdir}',
+  predicted = _run('-m', 'tps_jax.apps.predict', *TINY_CUSTOM, *data, f'--checkpoint={workdir}',
                    f'--video={video}', f'--output={out}')
   assert predicted.returncode == 0, predicted.stderr[-3000:]
   [row] = _jsonl(out)
@@ -128,7 +125,7 @@ def test_official_checkpoint_cli_batches_videos_and_frame_folders_with_label_fil
   labels.write_text(''.join(f'action {i}\n' for i in range(10)))
   out = tmp_path / 'preds.jsonl'
   videos = [tmp_path / 'clip.mp4', frames_dir, tmp_path / 'clip.mp4']  # 3 = 2 batches of 2
-  result = _run('-m', 'tps_jax.predict', *FIXTURE_FLAGS, f'--checkpoint={FIXTURE}',
+  result = _run('-m', 'tps_jax.apps.predict', *FIXTURE_FLAGS, f'--checkpoint={FIXTURE}',
                 f'--video={videos[0]}', f'--labels={labels}', f'--output={out}', '--batch=2',
                 *videos[1:])  # paths after the flags, as a shell glob gives them
   assert result.returncode == 0, result.stderr[-3000:]
@@ -152,7 +149,7 @@ def test_unreadable_video_is_a_one_line_error_naming_the_file(tmp_path):
   good, bad = tmp_path / 'good.mp4', tmp_path / 'broken.mp4'
   video_io.write_video(good, _moving_bar(1))
   bad.write_bytes(b'\x00\x00\x00\x18ftypmp42 truncated')
-  result = _run('-m', 'tps_jax.predict', *FIXTURE_FLAGS, f'--checkpoint={FIXTURE}',
+  result = _run('-m', 'tps_jax.apps.predict', *FIXTURE_FLAGS, f'--checkpoint={FIXTURE}',
                 f'--video={bad}', f'--video={good}')
   assert result.returncode == 1
   assert 'Traceback' not in result.stderr
@@ -185,28 +182,3 @@ def test_labels_json_in_ssv2_format_orders_names_by_index(tmp_path):
   path.write_text(json.dumps({'a': '0', 'b': '2'}))
   with pytest.raises(ValueError, match=r'labels.json: the indices are not 0..1'):
     predict.read_labels(os.fspath(path))
-
-
-def test_workdir_restores_its_params_and_refuses_another_model_config(tmp_path):
-  config = test_config.get_config()
-  state = train.create_train_state(config, models.build_model(config.model, 3),
-                                   jax.random.key(0))
-  ckpt = checkpoints.Checkpoints(tmp_path, config, 3)
-  ckpt.save(1, state, force=True)
-  ckpt.close()
-  model, params = predict.load_checkpoint(config, os.fspath(tmp_path))
-  assert model.num_classes == 3
-  jax.tree.map(np.testing.assert_array_equal, params, state.params)
-  config.model.embed_dim = 16
-  with pytest.raises(ValueError, match=r'different model: config\.model\.embed_dim=8 there, '
-                     r'16 here; pass the config it was trained with'):
-    predict.load_checkpoint(config, os.fspath(tmp_path))
-
-
-def test_checkpoint_without_classifier_is_refused(tmp_path):
-  with np.load(FIXTURE) as f:
-    sd = {k: f[k] for k in f.files if k.startswith('state_dict/') and 'cls_head' not in k}
-  path = tmp_path / 'backbone.npz'
-  np.savez(path, **sd)
-  with pytest.raises(ValueError, match=r'backbone\.npz has no classifier'):
-    predict.load_checkpoint(_fixture_config(), os.fspath(path))

@@ -17,7 +17,7 @@ def test_cli_writes_every_field_to_json(tmp_path):
   out = tmp_path / 'profile.json'
   env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS='1', JAX_PLATFORMS='cpu')
   proc = subprocess.run(
-      [sys.executable, '-m', 'tps_jax.profiling', '--config=configs/test.py', '--batch=2',
+      [sys.executable, '-m', 'tps_jax.apps.profile', '--config=configs/test.py', '--batch=2',
        '--frames=8', '--size=28', '--repeats=1', f'--json={out}'],
       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]

@@ -204,7 +204,7 @@ def test_pretraining_chain_imagenet_to_k400_shaped_run_to_another_class_count(
   assert init['reinitialised'] == ['head/bias', 'head/kernel'] and init['source_classes'] == 10
   assert init['ignored'] == ['cls_head.fc_cls.bias', 'cls_head.fc_cls.weight']
   # The weights that run started from: the K400 run's backbone, a new head.
-  k400_params, _ = checkpoints.read_params(str(tmp_path / 'k400'))
+  k400_params, _ = checkpoints.restore_params(str(tmp_path / 'k400'))
   _, variables, _ = convert.load_pretrained_report(other.init_from, other.model, 3,
                                                    rng=jax.random.key(0))
   start = variables['params']

@@ -325,30 +325,6 @@ def is_checkpoint_dir(path: str) -> bool:
   return _manager_dir(path) is not None
 
 
-def read_params(path: str) -> Tuple[Any, int]:
-  """``(params, step)`` of the latest checkpoint of a workdir, as host numpy arrays.
-
-  ``path``: a training workdir, or its ``checkpoints`` / ``checkpoints_best`` directory
-  (what ``config.init_from`` accepts to fine-tune from another run).
-  """
-  directory = _manager_dir(path)
-  if directory is None:
-    raise FileNotFoundError(f'config.init_from: {path} holds no training checkpoint')
-  manager = ocp.CheckpointManager(
-      os.path.abspath(directory),
-      item_handlers={'state': ocp.PyTreeCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler()},
-      options=ocp.CheckpointManagerOptions(read_only=True, create=False))
-  try:
-    step = manager.latest_step()
-    meta = manager.item_metadata(step)['state']
-    as_numpy = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), meta)
-    state = manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.PyTreeRestore(restore_args=as_numpy)))['state']
-  finally:
-    manager.close()
-  return state['params'], step
-
-
 class BestCheckpoint:
   """The best checkpoint by validation top-1, in ``workdir/checkpoints_best`` (orbax best_fn).
 
@@ -383,3 +359,50 @@ class BestCheckpoint:
   def close(self) -> None:
     self.manager.wait_until_finished()
     self.manager.close()
+
+
+def restore_params(path: str, abstract_params=None) -> Tuple[Any, Dict[str, Any]]:
+  """The parameters (never the optimizer state) of a run's newest good checkpoint.
+
+  What ``config.init_from=WORKDIR`` (fine-tuning from another run) and the inference API
+  read. Steps are verified against their checksums as in :meth:`Checkpoints.restore_latest`;
+  a bad one is named in a warning and skipped (read-only: nothing is moved).
+
+  Args:
+    path: a training workdir, or its ``checkpoints`` / ``checkpoints_best`` directory.
+    abstract_params: ``jax.ShapeDtypeStruct`` leaves with their shardings; None: host
+      numpy arrays in the stored shapes.
+
+  Returns:
+    ``(params, meta)``; ``meta`` is the step's meta item (``model``, ``num_classes``) with
+    its ``step``.
+
+  Raises:
+    FileNotFoundError: ``path`` holds no checkpoint. ValueError: no step is usable.
+  """
+  directory = _manager_dir(path)
+  if directory is None:
+    raise FileNotFoundError(f'{path} holds no training checkpoint')
+  manager = ocp.CheckpointManager(
+      os.path.abspath(directory),
+      item_handlers={'state': ocp.PyTreeCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler()},
+      options=ocp.CheckpointManagerOptions(read_only=True, create=False))
+  try:
+    for step in reversed(committed_steps(directory)):
+      try:
+        meta = _read_meta(manager, directory, step)  # verifies the step's checksums
+        if abstract_params is None:
+          stored = manager.item_metadata(step)['state']['params']
+          target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype), stored)
+          args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), target)
+        else:
+          target = abstract_params
+          args = ocp.checkpoint_utils.construct_restore_args(target)
+        restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+            item={'params': target}, restore_args={'params': args}, partial_restore=True)))
+        return restored['state']['params'], dict(meta, step=int(step))
+      except Exception as e:  # pylint: disable=broad-except
+        logging.warning('checkpoint %s/%d is bad (%s): skipped', directory, step, _one_line(e))
+    raise ValueError(f'no usable checkpoint in {directory}')
+  finally:
+    manager.close()

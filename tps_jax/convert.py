@@ -7,8 +7,8 @@ Python API (two lines in a notebook)::
 
 CLI (writes an orbax checkpoint that ``config.init_from`` accepts)::
 
-    python -m tps_jax.convert --checkpoint=tps.pth --config=configs/ssv2_tps.py --output=/tmp/tps_init
-    python -m tps_jax.convert --checkpoint=swin_tiny_patch4_window7_224.pth --imagenet \
+    python -m tps_jax.apps.convert --checkpoint=tps.pth --config=configs/ssv2_tps.py --output=/tmp/tps_init
+    python -m tps_jax.apps.convert --checkpoint=swin_tiny_patch4_window7_224.pth --imagenet \
         --config=configs/ssv2_tps.py --output=/tmp/tps_inflated
 """
 import dataclasses
@@ -303,7 +303,8 @@ def load_pretrained_report(source: str, model_cfg, num_classes: Optional[int], r
   if os.path.isdir(source):
     from tps_jax import checkpoints  # pylint: disable=g-import-not-at-top
     if checkpoints.is_checkpoint_dir(source):
-      params, step = checkpoints.read_params(source)
+      params, meta = checkpoints.restore_params(source)
+      step = meta['step']
       kind = 'workdir'
     else:
       import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
@@ -328,30 +329,3 @@ def save_variables(variables, output: str) -> None:
   ckptr = ocp.StandardCheckpointer()
   ckptr.save(os.path.abspath(output), {'params': variables['params']})
   ckptr.wait_until_finished()
-
-
-def main(argv):
-  del argv
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  cfg = flags.FLAGS.config
-  sd = load_state_dict(flags.FLAGS.checkpoint)
-  if flags.FLAGS.imagenet:
-    _, variables = inflate_imagenet(sd, cfg.model, flags.FLAGS.num_classes or 1000)
-  else:
-    _, variables = official_to_flax(sd, cfg.model, flags.FLAGS.num_classes or None,
-                                    strict_head=False)
-  save_variables(variables, flags.FLAGS.output)
-  n = models.count_params(variables['params'])
-  print(f'wrote {flags.FLAGS.output}: {n:,} parameters')
-
-
-if __name__ == '__main__':
-  from absl import app, flags  # pylint: disable=g-import-not-at-top
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-  config_flags.DEFINE_config_file('config', None, 'experiment config (its model section is used)')
-  flags.DEFINE_string('checkpoint', None, 'official .pth/.npz, or an ImageNet Swin .pth')
-  flags.DEFINE_string('output', None, 'output orbax checkpoint directory')
-  flags.DEFINE_bool('imagenet', False, 'inflate a 2D ImageNet Swin checkpoint')
-  flags.DEFINE_integer('num_classes', 0, 'head classes (default: from the checkpoint)')
-  flags.mark_flags_as_required(['config', 'checkpoint', 'output'])
-  app.run(main)

@@ -1,21 +1,16 @@
-r"""Top-k classes of your videos from a trained (``main.py``) or converted checkpoint.
+"""Top-k classes of your videos from a trained (``main.py``) or converted checkpoint.
 
-    python -m tps_jax.predict --config=configs/custom_tps.py --checkpoint=$WORKDIR \
-        --video=clip.mp4 [--video=more.webm ...] [--labels=classes.txt] \
-        [--output=preds.jsonl] [--batch=8] [--top_k=5] [--skip_unreadable] [clips/*.mp4]
-    python -m tps_jax.predict --config=configs/ssv2_tps.py --checkpoint=tps_sthv2.pth \
-        --labels=labels.json --video=clip.webm
+The library of ``python -m tps_jax.apps.predict`` (its command lines are there). A video
+(mp4/webm/avi/mkv/mov, or a folder of JPEG frames) is treated as evaluation treats a clip
+of the config's data set: decoded and stored as that data set's builder stores it (short
+side, JPEG quality), cut into the config's test views (clips x crops, uniform or dense
+sampling: ``input_pipeline.pipeline.preprocess_eval``) and scored by
+``inference.scores`` (softmax averaged over the views), the function ``train.eval_step``
+calls. A video of the data set therefore gets the probabilities that
+``main.py --mode=evaluate`` gives it.
 
-A video (mp4/webm/avi/mkv/mov, or a folder of JPEG frames) is treated as evaluation
-treats a clip of the config's data set: decoded and stored as that data set's builder
-stores it (short side, JPEG quality), cut into the config's test views (clips x crops,
-uniform or dense sampling: ``input_pipeline.pipeline.preprocess_eval``) and scored by
-``train.eval_step`` (softmax averaged over the views). A video of the data set therefore
-gets the probabilities that ``main.py --mode=evaluate`` gives it.
-
-``--checkpoint``: a ``main.py`` workdir (its latest checkpoint), an orbax directory of
-``python -m tps_jax.convert``, or an official ``.pth`` / ``.npz``. Class names: ``--labels``
-(one name per line, as a builder's ``classes.txt``; or JSON, a list or SSv2's
+Checkpoints: anything :func:`tps_jax.inference.load_checkpoint` reads. Class names: a
+labels file (one name per line, as a builder's ``classes.txt``; or JSON, a list or SSv2's
 ``labels.json`` {name: index}), else those of the config's data set if it is prepared,
 else the class indices.
 
@@ -31,12 +26,8 @@ import dataclasses
 import functools
 import json
 import os
-import sys
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
-from absl import app
-from absl import flags
-from absl import logging
 import jax
 import numpy as np
 import tensorflow as tf
@@ -47,13 +38,8 @@ from input_pipeline import pipeline
 from input_pipeline import registry
 from input_pipeline import sampling
 from input_pipeline import video_io
-from tps_jax import checkpoints
-from tps_jax import convert
+from tps_jax import inference
 from tps_jax import models
-from tps_jax import sharding
-from tps_jax import train
-
-_HEAD_KEY = 'cls_head.fc_cls.weight'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,69 +135,6 @@ def class_names(config, num_classes: int, labels: Optional[str] = None) -> List[
   return names
 
 
-def _workdir_num_classes(directory: str) -> int:
-  """The class count stored next to the latest checkpoint of ``main.py`` (its ``meta`` item)."""
-  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-  manager = ocp.CheckpointManager(
-      directory, item_names=('state', 'meta'),
-      options=ocp.CheckpointManagerOptions(read_only=True, create=False))
-  try:
-    step = manager.latest_step()
-    if step is None:
-      raise FileNotFoundError(f'--checkpoint: no checkpoint in {directory}')
-    meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
-    return int(meta['meta']['num_classes'])
-  finally:
-    manager.close()
-
-
-def _load_workdir(config, workdir: str):
-  try:
-    checkpoints.check_workdir(workdir, config)
-  except ValueError as e:  # its advice is for training; here the config is what is wrong
-    raise ValueError(str(e).replace('use a new --workdir', 'pass the config it was trained '
-                                    'with')) from None
-  num_classes = _workdir_num_classes(os.path.join(os.path.abspath(workdir), 'checkpoints'))
-  model = models.build_model(config.model, num_classes)
-  mesh = sharding.make_mesh(config)
-  target = train.create_train_state(config, model, jax.random.key(0), mesh=mesh, abstract=True)
-  ckpt = checkpoints.Checkpoints(workdir, config, num_classes, read_only=True)
-  try:
-    state, _ = ckpt.restore_latest(target)  # verified; skips a bad or deleted newest step
-  finally:
-    ckpt.close()
-  return model, state.params
-
-
-def load_checkpoint(config, checkpoint: str):
-  """``(model, params)`` of a ``main.py`` workdir, a converted orbax dir or an official file.
-
-  Args:
-    config: the experiment config; its ``model`` section must describe the checkpoint.
-    checkpoint: a workdir (has ``checkpoints/``; latest step), an orbax directory of
-      ``python -m tps_jax.convert``, or an official ``.pth`` / ``.npz``.
-
-  Returns:
-    The Flax model (class count from the checkpoint) and its parameters.
-
-  Raises:
-    FileNotFoundError, ValueError, KeyError: one line naming the path or the key.
-  """
-  if not os.path.exists(checkpoint):
-    raise FileNotFoundError(f'--checkpoint: no such file or directory: {checkpoint}')
-  if os.path.isdir(os.path.join(checkpoint, 'checkpoints')):
-    return _load_workdir(config, checkpoint)
-  if os.path.isdir(checkpoint):
-    model, variables = convert.load_pretrained(checkpoint, config.model, None)
-    return model, variables['params']
-  sd = convert.load_state_dict(checkpoint)
-  if _HEAD_KEY not in sd:
-    raise ValueError(f'--checkpoint: {checkpoint} has no classifier ({_HEAD_KEY}): an '
-                     'ImageNet or backbone-only checkpoint cannot predict video classes')
-  model, variables = convert.official_to_flax(sd, config.model)
-  return model, variables['params']
-
-
 class Predictor:
   """A model, its parameters and the config's test protocol, ready to score videos.
 
@@ -229,9 +152,8 @@ class Predictor:
     self.config, self.model = config, model
     self.class_names = list(class_names)
     self.storage = storage(config)
-    self._state = train.TrainState(step=0, apply_fn=model.apply, params=params, tx=None,
-                                   opt_state=None, num_classes=model.num_classes)
-    self._eval_step = jax.jit(functools.partial(train.eval_step, config=config))
+    self.params = params
+    self._scores = jax.jit(functools.partial(inference.scores, model.apply, config=config))
     self._preprocess = tf.function(
         lambda frames: pipeline.preprocess_eval(
             {'frames': frames, 'label': tf.constant(0, tf.int64)}, config.input)['video'],
@@ -239,9 +161,9 @@ class Predictor:
 
   @classmethod
   def load(cls, config, checkpoint: str, labels: Optional[str] = None) -> 'Predictor':
-    """A predictor from :func:`load_checkpoint`, class names from :func:`class_names`."""
+    """A predictor from :func:`inference.load_checkpoint`, names from :func:`class_names`."""
     models.validate(config.model, config.input.num_frames, config.input.eval_image_size)
-    model, params = load_checkpoint(config, checkpoint)
+    model, params, _ = inference.load_checkpoint(config, checkpoint)
     return cls(config, model, params, class_names(config, model.num_classes, labels))
 
   def views(self, video: str) -> np.ndarray:
@@ -264,7 +186,7 @@ class Predictor:
 
   def probabilities(self, views: np.ndarray) -> np.ndarray:
     """(B, V, T, S, S, 3) views -> (B, num_classes) softmax averaged over the views."""
-    return np.asarray(self._eval_step(self._state, {'video': views})['probs'])
+    return np.asarray(self._scores(self.params, views)['probs'])
 
   def predict(self, videos: Iterable[Union[str, os.PathLike]], *, batch_size: int = 1,
               top_k: int = 5, skip_unreadable: bool = False,
@@ -353,67 +275,3 @@ def predict(config, checkpoint: str, videos: Iterable[Union[str, os.PathLike]], 
   return list(Predictor.load(config, checkpoint, labels).predict(
       videos, batch_size=batch_size, top_k=top_k, skip_unreadable=skip_unreadable,
       progress=progress))
-
-
-def _format(p: Prediction) -> str:
-  if p.error:
-    return f'{p.video}: skipped: {p.error}'
-  return p.video + ''.join(f'\n  {prob:.3f}  {label}' for prob, label in zip(p.probs, p.labels))
-
-
-def define_flags():
-  """The CLI's flags (not defined on import, so notebooks and tests can import this)."""
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-  config_flags.DEFINE_config_file('config', None, 'experiment config (model, test views, '
-                                  'data set)', lock_config=True)
-  flags.DEFINE_string('checkpoint', None, 'main.py workdir, converted orbax dir, or '
-                      'official .pth/.npz')
-  flags.DEFINE_multi_string('video', None, 'video file or JPEG frame folder (repeatable; '
-                            'paths after the flags count too)')
-  flags.DEFINE_string('labels', None, 'class names: one per line, or JSON (list or '
-                      '{name: index}); default: the data set\'s')
-  flags.DEFINE_string('output', None, 'write the predictions here as JSON lines')
-  flags.DEFINE_integer('batch', 1, 'videos per forward pass')
-  flags.DEFINE_integer('top_k', 5, 'classes printed per video')
-  flags.DEFINE_bool('skip_unreadable', False, 'skip (and count) unreadable videos instead '
-                    'of stopping')
-  flags.mark_flags_as_required(['config', 'checkpoint'])
-
-
-def main(argv):
-  f = flags.FLAGS
-  videos = list(f.video or []) + argv[1:]  # --video=a.mp4 and/or positional (clips/*.mp4)
-  if not videos:
-    raise app.UsageError('no video: pass --video=PATH or paths after the flags')
-  # The predictions are the output: no library warnings (e.g. orbax on read-only dirs).
-  logging.set_verbosity(logging.ERROR)
-  missing = [v for v in videos if not os.path.exists(v)]
-  if missing and not f.skip_unreadable:  # before the (slow) checkpoint load
-    sys.exit(f'predict: no such video file or frame folder: {missing[0]}')
-  if f.batch < 1 or f.top_k < 1:
-    sys.exit(f'predict: --batch={f.batch} and --top_k={f.top_k} must be >= 1')
-  out = open(f.output, 'w', encoding='utf-8') if f.output else None  # pylint: disable=consider-using-with
-  skipped = 0
-  try:
-    predictor = Predictor.load(f.config, f.checkpoint, f.labels)
-    for p in predictor.predict(videos, batch_size=f.batch, top_k=f.top_k,
-                               skip_unreadable=f.skip_unreadable, progress=None):
-      skipped += p.error is not None
-      tqdm.tqdm.write(_format(p), file=sys.stderr if p.error else sys.stdout)
-      if out:
-        out.write(p.to_json() + '\n')
-        out.flush()
-  except (video_io.VideoReadError, FileNotFoundError, ValueError, KeyError) as e:
-    message = e.args[0] if isinstance(e, KeyError) and e.args else e  # KeyError quotes str()
-    sys.exit(f'predict: {message}')  # one line, no traceback
-  finally:
-    if out:
-      out.close()
-  if skipped:
-    print(f'predict: skipped {skipped} of {len(videos)} videos (unreadable)',
-          file=sys.stderr)
-
-
-if __name__ == '__main__':
-  define_flags()
-  app.run(main)

@@ -7,15 +7,9 @@ FLOPs (papers using fvcore count it as 1: halve ours to compare). Step times are
 ``repeats`` runs after ``warmup`` runs; the process's measured peak RSS during the train
 steps is reported beside XLA's estimate.
 
-Usage::
-
-  python -m tps_jax.profiling --config=configs/ssv2_tps.py --batch=1 --frames=32 \\
-      --size=224 --json=/tmp/tps.json [--config.model.shift_impl=roll] [--repeats=0]
-
-``--repeats=0`` compiles only (parameters, FLOPs, XLA memory; no times, no RSS).
+The command line is ``python -m tps_jax.apps.profile`` (``tps_jax/apps/profile.py``).
 """
 import functools
-import json
 import math
 import os
 import platform
@@ -311,36 +305,3 @@ def format_table(stats: Mapping[str, Any]) -> str:
   lines = ['| field | value |', '| --- | --- |']
   lines += [f'| {k} | {_fmt(k, stats.get(k))} |' for k in FIELDS]
   return '\n'.join(lines)
-
-
-def main(argv):
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  del argv
-  f = flags.FLAGS
-  stats = profile(f.config, batch=f.batch, frames=f.frames, size=f.size, repeats=f.repeats,
-                  warmup=f.warmup, train_step=f.train_step, num_classes=f.num_classes)
-  print(format_table(stats))
-  if f.json:
-    with open(f.json, 'w') as fh:
-      json.dump(stats, fh, indent=1)
-
-
-def _define_flags():
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-  config_flags.DEFINE_config_file('config', None, 'Experiment config file.', lock_config=True)
-  flags.DEFINE_integer('batch', 1, 'Clips per step.')
-  flags.DEFINE_integer('frames', 32, 'Frames per clip.')
-  flags.DEFINE_integer('size', 224, 'Height = width in pixels.')
-  flags.DEFINE_integer('repeats', 3, 'Timed steps of each kind (0: compile only).')
-  flags.DEFINE_integer('warmup', 1, 'Untimed steps first.')
-  flags.DEFINE_integer('num_classes', SSV2_CLASSES, 'Classifier width.')
-  flags.DEFINE_bool('train_step', True, 'Also compile and time the train step.')
-  flags.DEFINE_string('json', None, 'Write every field here as JSON.')
-  flags.mark_flags_as_required(['config'])
-
-
-if __name__ == '__main__':
-  from absl import app  # pylint: disable=g-import-not-at-top
-  _define_flags()
-  app.run(main)

@@ -41,6 +41,7 @@ import input_pipeline
 from input_pipeline import readers
 from tps_jax import checkpoints
 from tps_jax import evaluation
+from tps_jax import inference
 from tps_jax import locking
 from tps_jax import mixing
 from tps_jax import models
@@ -257,25 +258,15 @@ def eval_step(state: TrainState, batch: Dict[str, jax.Array], *, config) -> Dict
   """Per-video scores averaged over the test views (the official protocol).
 
   Args:
-    state: the TrainState.
+    state: the TrainState (only its ``apply_fn`` and ``params`` are read).
     batch: ``{'video': (B, V, T, H, W, 3)}``; V = clips x crops views of each video.
-    config: the experiment config; ``config.eval.views_one_by_one`` runs one view at a
-      time (``lax.map``) to bound memory with many views of a large model.
+    config: the experiment config (see :func:`tps_jax.inference.scores`).
 
   Returns:
     ``{'probs': (B, K) mean softmax over views, 'logits': (B, K) mean logits}``, plus
     the batch's ``label`` and ``mask`` when present.
   """
-  video = batch['video']
-  apply = lambda v: state.apply_fn({'params': state.params}, v, train=False)[0]
-  with nn.logical_axis_rules(sharding.logical_rules(config)):
-    if config.eval.views_one_by_one:
-      logits = jnp.moveaxis(jax.lax.map(apply, jnp.moveaxis(video, 1, 0)), 0, 1)
-    else:
-      b, v = video.shape[:2]
-      logits = apply(video.reshape((b * v,) + video.shape[2:])).reshape(b, v, -1)
-  logits = logits.astype(jnp.float32)
-  out = {'probs': jax.nn.softmax(logits).mean(1), 'logits': logits.mean(1)}
+  out = inference.scores(state.apply_fn, state.params, batch['video'], config=config)
   out.update({k: batch[k] for k in ('label', 'mask') if k in batch})  # passed through
   return out
 

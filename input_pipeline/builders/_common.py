@@ -163,9 +163,9 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         raise StaleDataError(
             f'{self.name}/{self.builder_config.name} in {self.data_dir} was prepared from '
             f'other inputs than {manual_dir}: {"; ".join(changes)}; rebuild it with '
-            f'--overwrite (python -m input_pipeline.build --dataset={self.name} '
+            f'--overwrite (python -m tps_jax.apps.build --dataset={self.name} '
             f'--manual_dir={manual_dir} --data_dir={self.data_dir_root} '
-            f'--config={self.builder_config.name} --overwrite)')
+            f'--builder_config={self.builder_config.name} --overwrite)')
       if changes is None:
         logging.warning('%s: %s has no %s (prepared by an older version): cannot check '
                         'that it matches %s', self.name, self.data_dir, FINGERPRINT, manual_dir)

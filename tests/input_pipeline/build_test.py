@@ -1,4 +1,4 @@
-"""The build CLI: one real subprocess run, as the README shows it."""
+"""The build app (`python -m tps_jax.apps.build`): real subprocess runs, as the README shows them."""
 import os
 import subprocess
 import sys
@@ -19,8 +19,8 @@ def test_cli_builds_custom_videos_with_progress_in_clips_per_second(tmp_path):
   fakes.write_video(f'{manual}/b.mp4', seed=9)
   fakes.write_text(f'{manual}/train.txt', 'a.mp4 jump\nb.mp4 run\n')
   result = subprocess.run(
-      [sys.executable, '-m', 'input_pipeline.build', '--dataset=custom_videos',
-       f'--manual_dir={manual}', f'--data_dir={tmp_path}/d', '--config=res128',
+      [sys.executable, '-m', 'tps_jax.apps.build', '--dataset=custom_videos',
+       f'--manual_dir={manual}', f'--data_dir={tmp_path}/d', '--builder_config=res128',
        '--num_workers=2'], cwd=ROOT, capture_output=True, text=True, check=False)
   assert result.returncode == 0, result.stderr[-2000:]
   assert 'clip/s' in result.stderr
@@ -29,3 +29,28 @@ def test_cli_builds_custom_videos_with_progress_in_clips_per_second(tmp_path):
   assert builder.info.splits['train'].num_examples == 2
   assert builder.info.features['label'].names == ['jump', 'run']
   assert len(list(tfds.as_numpy(builder.as_dataset('train')))) == 2
+
+
+@pytest.mark.slow
+def test_cli_builds_the_data_set_of_a_config_file_and_names_a_bad_flag(tmp_path):
+  manual = os.fspath(tmp_path / 'm')
+  fakes.write_video(f'{manual}/a.mp4', seed=0)
+  fakes.write_text(f'{manual}/train.txt', 'a.mp4 jump\n')
+  run = lambda *flags: subprocess.run(
+      [sys.executable, '-m', 'tps_jax.apps.build', '--config=configs/custom_tps.py',
+       f'--config.dataset.manual_dir={manual}', '--config.dataset.builder_config=res128',
+       '--num_workers=0', *flags], cwd=ROOT, capture_output=True, text=True, check=False)
+  # --data_dir beats config.dataset.data_dir (unset here: TFDS's default).
+  result = run(f'--data_dir={tmp_path}/d')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert 'custom_videos/res128: 1 classes, train 1 clips' in result.stdout
+  assert builders.get_builder('custom_videos', data_dir=f'{tmp_path}/d',
+                              config='res128').is_prepared()
+  wrong = run(f'--data_dir={tmp_path}/d', '--dataset=ssv2')
+  assert wrong.returncode == 1
+  assert wrong.stderr.strip().splitlines()[-1].endswith(
+      'build: --dataset=ssv2 but the config builds custom: pass one of them')
+  typo = run('--config.dataset.manual_dri=x')
+  assert typo.returncode == 1 and 'Traceback' not in typo.stderr
+  assert typo.stderr.strip().splitlines()[-1].startswith(
+      "build: bad flag: no such config field 'manual_dri'")

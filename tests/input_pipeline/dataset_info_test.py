@@ -51,7 +51,7 @@ def test_other_builder_config_prepared_is_refused_in_one_line(tmp_path):
   config.dataset.manual_dir = None  # refused before the download is even looked at
   with pytest.raises(FileNotFoundError, match=(
       r'^custom: builder config res256 is not prepared under .* but res128 is: set '
-      r'config.dataset.builder_config=res128 .*--config=res256\)$')) as e:
+      r'config.dataset.builder_config=res128 .*--builder_config=res256\)$')) as e:
     input_pipeline.get_dataset_info(config)
   assert '\n' not in str(e.value)
 
@@ -78,7 +78,7 @@ def test_changed_annotation_is_refused_when_main_prepares(tmp_path):
   assert input_pipeline.get_dataset_info(config).num_examples['train'] == 2
   builder_fakes.write_text(f'{config.dataset.manual_dir}/train.txt', 'a.mp4 run\nb.mp4 run\n')
   with pytest.raises(_common.StaleDataError, match=r'train.txt changed; rebuild it with '
-                     r'--overwrite \(python -m input_pipeline.build --dataset=custom_videos'):
+                     r'--overwrite \(python -m tps_jax.apps.build --dataset=custom_videos'):
     input_pipeline.get_dataset_info(config)
   config.dataset.manual_dir = None  # without the download there is nothing to compare
   assert input_pipeline.get_dataset_info(config).num_examples['train'] == 2

@@ -53,7 +53,7 @@ def test_relabelled_clip_is_refused_naming_the_file_then_rebuilt_with_overwrite(
   fakes.write_text(f'{manual}/train.txt', 'a.mp4 run\nb.mp4 jump\n')  # a fixed annotation
   with pytest.raises(_common.StaleDataError, match=(
       r'^custom_videos/res128 in .* was prepared from other inputs than .*: train.txt '
-      r'changed; rebuild it with --overwrite \(python -m input_pipeline.build '
+      r'changed; rebuild it with --overwrite \(python -m tps_jax.apps.build '
       r'--dataset=custom_videos .* --overwrite\)$')):
     fakes.prepare('custom_videos', manual, tmp_path / 'd')
   builder = fakes.get_builder('custom_videos', data_dir=os.fspath(tmp_path / 'd'),
@@ -83,8 +83,8 @@ def test_build_cli_refuses_stale_data_in_one_line_and_rebuilds_with_overwrite(tm
   build.build('custom_videos', manual, data_dir=data_dir, config='res128', num_workers=0)
   fakes.write_text(f'{manual}/train.txt', 'a.mp4 run\nb.mp4 run\n')
   run = lambda *flags: subprocess.run(
-      [sys.executable, '-m', 'input_pipeline.build', '--dataset=custom', f'--manual_dir={manual}',
-       f'--data_dir={data_dir}', '--config=res128', '--num_workers=0', *flags],
+      [sys.executable, '-m', 'tps_jax.apps.build', '--dataset=custom', f'--manual_dir={manual}',
+       f'--data_dir={data_dir}', '--builder_config=res128', '--num_workers=0', *flags],
       cwd=ROOT, capture_output=True, text=True, check=False)
   refused = run()
   assert refused.returncode == 1
@@ -175,8 +175,8 @@ def test_encode_cache_chunks_are_indexed_and_reread(tmp_path):
 _INTERRUPT = """
 import os, signal, sys
 from absl import app
-from input_pipeline import build
 from input_pipeline.builders import _common
+from tps_jax.apps import build
 encode = _common.encode_clip
 def interrupting(clip, **kwargs):
   if clip.id == 'b.mp4':
@@ -184,7 +184,7 @@ def interrupting(clip, **kwargs):
   return encode(clip, **kwargs)
 _common.encode_clip = interrupting
 sys.argv = ['build', '--dataset=custom', '--manual_dir=' + sys.argv[1], '--data_dir=' + sys.argv[2],
-            '--config=res128', '--num_workers=0']
+            '--builder_config=res128', '--num_workers=0']
 app.run(build.main)
 """
 
