@@ -382,7 +382,8 @@ def restore_params(path: str, abstract_params=None) -> Tuple[Any, Dict[str, Any]
   """
   directory = _manager_dir(path)
   if directory is None:
-    raise FileNotFoundError(f'{path} holds no training checkpoint')
+    inner = os.path.join(path, 'checkpoints')
+    raise FileNotFoundError(f'no checkpoint in {inner if os.path.isdir(inner) else path}')
   manager = ocp.CheckpointManager(
       os.path.abspath(directory),
       item_handlers={'state': ocp.PyTreeCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler()},
