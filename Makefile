@@ -22,7 +22,7 @@ demo: venv
 
 # Everything (CI). `test-fast`: the unit tests only (no end-to-end runs, no subprocesses),
 # for the edit-run loop.
-test: venv
+test: venv lint
 	$(PY) -m pytest -n 2 -q tests $(PYTEST_ARGS)
 
 test-fast: venv
