@@ -163,3 +163,28 @@ def test_cli_writes_an_orbax_checkpoint_that_load_pretrained_reads(tmp_path, fix
   # A different class count keeps the backbone and re-initialises the head.
   _, v3 = convert.load_pretrained(str(out), fixture_model_config(), num_classes=3)
   assert v3['params']['head']['kernel'].shape == (64, 3)
+
+
+class _RunsCode:
+  """Pickles as a call of ``os.remove(marker)``: loading it unsafely would delete the file."""
+
+  def __init__(self, marker):
+    self.marker = marker
+
+  def __reduce__(self):
+    return (os.remove, (self.marker,))
+
+
+def test_pth_with_pickled_code_is_refused_in_one_line_and_never_run(tmp_path):
+  torch = pytest.importorskip('torch')
+  marker = tmp_path / 'still_here'
+  marker.write_text('')
+  path = str(tmp_path / 'evil.pth')
+  torch.save({'state_dict': {'w': torch.zeros(2)}, 'hook': _RunsCode(str(marker))}, path)
+  with pytest.raises(ValueError) as e:
+    convert.load_state_dict(path)
+  message = str(e.value)
+  assert message.startswith(f'{path}: refused to unpickle: '), message
+  assert 'GLOBAL posix.remove' in message, message  # names what it would have called
+  assert '\n' not in message and 'weights_only' not in message
+  assert marker.exists()  # the pickled call did not run

@@ -60,8 +60,8 @@ def load_state_dict(source) -> Dict[str, np.ndarray]:
       try:
         sd = torch.load(path, map_location='cpu', weights_only=True)
       except pickle.UnpicklingError as e:  # PyTorch's text also advises unsafe loading
-        detail = re.search(r'(Unsupported global: [^\n]*|WeightsUnpickler error: [^\n]*)',
-                           str(e))
+        detail = re.search(r'((?:Unsupported global|Trying to load unsupported GLOBAL|'
+                           r'WeightsUnpickler error)[^\n]*)', str(e))
         raise ValueError(f'{path}: refused to unpickle: '
                          f'{detail.group(1) if detail else type(e).__name__} (only tensors and '
                          'plain containers are read)') from None
