@@ -8,18 +8,30 @@ magnitude 9 + random erasing 0.25). Writes JSON and prints a Markdown table row:
   .venv/bin/python benchmarks/input_pipeline_throughput.py --dataset=synthetic \
       --threads=1 --out=docs/input_pipeline_throughput.json
 """
-import argparse
 import json
 import os
 import platform
 import sys
 import time
 
+from absl import app
+from absl import flags
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import ml_collections  # pylint: disable=g-import-not-at-top
 
 from configs import data_table  # pylint: disable=g-import-not-at-top
 from input_pipeline import pipeline  # pylint: disable=g-import-not-at-top
+from tps_jax import apps  # pylint: disable=g-import-not-at-top
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('dataset', 'synthetic', 'a name of configs/data_table.py')
+flags.DEFINE_string('data_dir', None, 'TFDS data dir (default: TFDS default)')
+flags.DEFINE_integer('threads', 1, 'tf.data threads (= CPU cores used)')
+flags.DEFINE_integer('batch_size', 16, 'clips per batch')
+flags.DEFINE_integer('batches', 40, 'timed batches')
+flags.DEFINE_integer('warmup', 10, 'untimed batches first')
+flags.DEFINE_string('out', 'docs/input_pipeline_throughput.json', 'JSON to write')
 
 
 def measure(dataset, data_dir, recipe, threads, batch_size, batches, warmup):
@@ -47,16 +59,10 @@ def measure(dataset, data_dir, recipe, threads, batch_size, batches, warmup):
   return batches * batch_size / (time.perf_counter() - start), config.input
 
 
-def main():
-  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  p.add_argument('--dataset', default='synthetic', help='a name of configs/data_table.py')
-  p.add_argument('--data_dir', default=None, help='TFDS data dir (default: TFDS default)')
-  p.add_argument('--threads', type=int, default=1, help='tf.data threads (= CPU cores used)')
-  p.add_argument('--batch_size', type=int, default=16)
-  p.add_argument('--batches', type=int, default=40)
-  p.add_argument('--warmup', type=int, default=10)
-  p.add_argument('--out', default='docs/input_pipeline_throughput.json')
-  args = p.parse_args()
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  args = FLAGS
   rows = []
   for recipe in ('demo', 'official'):
     clips_per_s, c = measure(args.dataset, args.data_dir, recipe, args.threads,
@@ -77,4 +83,4 @@ def main():
 
 
 if __name__ == '__main__':
-  main()
+  apps.run(main, 'benchmarks/input_pipeline_throughput.py')

@@ -11,7 +11,6 @@ Implementations: ``gather`` and ``roll`` of ``tps_jax/shifts.py`` (the gather's 
 inverse gather: the shift is a permutation), and ``gather-autodiff``, the same gather with the
 VJP JAX derives (a scatter-add), kept here to show what that custom VJP buys.
 """
-import argparse
 import contextlib
 import functools
 import os
@@ -19,6 +18,8 @@ import statistics
 import sys
 from typing import Dict
 
+from absl import app
+from absl import flags
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,6 +28,17 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from configs import base, model_table  # pylint: disable=g-import-not-at-top
 from tps_jax import profiling, shifts  # pylint: disable=g-import-not-at-top
 from tps_jax.models import swin  # pylint: disable=g-import-not-at-top
+from tps_jax import apps  # pylint: disable=g-import-not-at-top
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer('frames', 32, 'frames per clip')
+flags.DEFINE_integer('size', 224, 'frame size')
+flags.DEFINE_integer('batch', 1, 'clips per batch')
+flags.DEFINE_integer('repeats', 5, 'timed rounds per block')
+flags.DEFINE_multi_integer('stages', [0, 1, 2, 3], 'stages to time (repeat the flag)')
+flags.DEFINE_integer('model_repeats', 5, 'rounds of whole-model steps per implementation (0: skip)')
+flags.DEFINE_string('out', 'docs/shift_ops.md', 'Markdown to write')
+flags.DEFINE_string('cache_dir', '/tmp/tps_jax_xla_cache', "XLA's persistent compilation cache ('' = off)")
 
 _patch_shift = shifts.patch_shift
 
@@ -237,19 +249,10 @@ def model_markdown(times, repeats) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def main():
-  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  p.add_argument('--frames', type=int, default=32)
-  p.add_argument('--size', type=int, default=224)
-  p.add_argument('--batch', type=int, default=1)
-  p.add_argument('--repeats', type=int, default=5)
-  p.add_argument('--stages', type=int, nargs='*', default=[0, 1, 2, 3])
-  p.add_argument('--model_repeats', type=int, default=5,
-                 help='rounds of whole-model steps per implementation (0: skip)')
-  p.add_argument('--out', default='docs/shift_ops.md')
-  p.add_argument('--cache_dir', default='/tmp/tps_jax_xla_cache',
-                 help="XLA's persistent compilation cache ('' = off)")
-  a = p.parse_args()
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  a = FLAGS
   if a.cache_dir:
     profiling.enable_compilation_cache(a.cache_dir)
   with _impls_installed():
@@ -265,4 +268,4 @@ def main():
 
 
 if __name__ == '__main__':
-  main()
+  apps.run(main, 'benchmarks/shift_ops.py')

@@ -6,10 +6,11 @@ Clips are rendered with the same seeds as the builder's train split (so they are
 stored clips before JPEG encoding) and drawn by ``tps_jax.visualize.plot_clips`` (the
 notebook's figure), ``--frames`` evenly spaced frames each.
 """
-import argparse
 import sys
 from pathlib import Path
 
+from absl import app
+from absl import flags
 import matplotlib
 matplotlib.use('Agg')
 
@@ -17,14 +18,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from input_pipeline.synthetic import render  # pylint: disable=g-import-not-at-top
 from input_pipeline.synthetic import reversal_pairs  # pylint: disable=g-import-not-at-top
 from tps_jax import visualize  # pylint: disable=g-import-not-at-top
+from tps_jax import apps  # pylint: disable=g-import-not-at-top
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('out', 'docs/synthetic_clips.png', 'PNG to write')
+flags.DEFINE_enum('builder_config', 'small', ['tiny', 'small', 'large'], 'reversal_pairs config')
+flags.DEFINE_integer('frames', 8, 'frames shown per clip')
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--out', default='docs/synthetic_clips.png')
-  parser.add_argument('--builder_config', default='small', help='tiny|small|large')
-  parser.add_argument('--frames', type=int, default=8, help='frames shown per clip')
-  args = parser.parse_args()
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  args = FLAGS
 
   cfg = {c.name: c for c in reversal_pairs.ReversalPairs.BUILDER_CONFIGS}[args.builder_config]
   labels = list(range(len(render.CLASS_NAMES)))
@@ -41,4 +46,4 @@ def main():
 
 
 if __name__ == '__main__':
-  main()
+  apps.run(main, 'scripts/plot_synthetic_clips.py')
