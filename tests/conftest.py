@@ -12,9 +12,10 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 # (about 2x faster compiles). Set before jax is imported; subprocesses inherit it.
 os.environ.setdefault('JAX_DISABLE_MOST_OPTIMIZATIONS', '1')
 
-_SHARED = [os.path.join(ROOT, '..', 'shared'), '/work/shared']
-FIXTURE = next((os.path.join(d, 'fixtures', 'official_tps_tiny.npz') for d in _SHARED
-                if os.path.exists(os.path.join(d, 'fixtures'))), os.path.join(_SHARED[0], 'fixtures', 'official_tps_tiny.npz'))
+# The official PyTorch fixture lives in ../shared beside the checkout; TPS_SHARED_DIR
+# points elsewhere (a CI machine that clones to another place sets it in .ci/run).
+SHARED = os.environ.get('TPS_SHARED_DIR') or os.path.join(ROOT, '..', 'shared')
+FIXTURE = os.path.join(SHARED, 'fixtures', 'official_tps_tiny.npz')
 
 
 @pytest.fixture(scope='session')
