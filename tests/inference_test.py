@@ -67,6 +67,7 @@ def test_checkpoint_without_classifier_is_refused(tmp_path):
     inference.load_checkpoint(_fixture_config(), os.fspath(path))
 
 
+@pytest.mark.slow
 def test_scores_are_eval_steps_without_an_optimizer_and_view_by_view_alike():
   config = test_config.get_config()
   model = models.build_model(config.model, 5)

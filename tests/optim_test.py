@@ -174,6 +174,7 @@ def _apply(params, updates):
   return jax.tree.map(lambda p, u: p + u, params, updates)
 
 
+@pytest.mark.slow
 def test_one_step_is_pytorch_adamw_on_the_released_groups():
   """First AdamW step: p - lr * lr_mult * (g / |g| + wd * decay_mult * p)."""
   config = _config(learning_rate=0.1, weight_decay=0.5, warmup_epochs=0, schedule='constant',

@@ -56,6 +56,7 @@ def test_step_updates_params_and_reports_metrics(compiled):
   assert max(jax.tree.leaves(moved)) > 0
 
 
+@pytest.mark.slow
 def test_non_finite_loss_leaves_the_state_unchanged(compiled):
   config, state, step = compiled
   batch = _batch(config)
@@ -66,6 +67,7 @@ def test_non_finite_loss_leaves_the_state_unchanged(compiled):
   jax.tree.map(np.testing.assert_array_equal, new.opt_state, state.opt_state)
 
 
+@pytest.mark.slow
 def test_gradient_accumulation_matches_the_full_batch(compiled):
   config, state, step = compiled
   batch = _batch(config, batch_size=4)
@@ -101,6 +103,7 @@ def test_eval_step_averages_softmax_scores_over_views(compiled):
   np.testing.assert_allclose(one_by_one['probs'], out['probs'], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_abstract_state_has_the_real_state_structure_and_shardings():
   config = _config()
   model = models.build_model(config.model, NUM_CLASSES)

@@ -43,6 +43,7 @@ def test_attention_of_a_patch_shift_block_spreads_over_nine_frames():
     assert fig.axes
 
 
+@pytest.mark.slow
 def test_clip_grid_history_and_confusion_plots(tmp_path):
   from tps_jax import evaluation  # pylint: disable=g-import-not-at-top
   videos = np.random.default_rng(0).integers(0, 255, (2, 16, 8, 8, 3), dtype=np.uint8)

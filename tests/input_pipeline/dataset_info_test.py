@@ -84,6 +84,7 @@ def test_changed_annotation_is_refused_when_main_prepares(tmp_path):
   assert input_pipeline.get_dataset_info(config).num_examples['train'] == 2
 
 
+@pytest.mark.slow
 def test_eval_batches_carry_the_video_ids(tiny_config):
   info = input_pipeline.get_dataset_info(tiny_config)
   batches = list(input_pipeline.create_eval_iterator(tiny_config, 'validation', info=info))

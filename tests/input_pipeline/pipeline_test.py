@@ -33,6 +33,7 @@ def test_train_iterator_resumes_exactly_from_any_step(tiny_config):
       np.testing.assert_array_equal(a['video'], b['video'])
 
 
+@pytest.mark.slow
 def test_the_seed_changes_the_order_and_epochs_differ(tiny_data_dir):
   a = _take(input_pipeline.create_train_iterator(make_config(data_dir=tiny_data_dir)), 10)
   b = _take(input_pipeline.create_train_iterator(make_config(data_dir=tiny_data_dir, seed=1)),
@@ -57,6 +58,7 @@ def _identity_dataset(tmp_path, n=24):
   return config
 
 
+@pytest.mark.slow
 def test_train_processes_read_disjoint_records(tmp_path):
   config = _identity_dataset(tmp_path)
   # 24 records, 2 processes: 12 each, i.e. 3 local batches of 4 per epoch.
@@ -67,6 +69,7 @@ def test_train_processes_read_disjoint_records(tmp_path):
   assert set(seen[0]) | set(seen[1]) == set(range(24))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('process_count', [1, 2, 3])
 def test_eval_sees_every_example_exactly_once_over_processes(tmp_path, process_count):
   config = _identity_dataset(tmp_path)
@@ -136,6 +139,7 @@ def _dataset_with(tmp_path, bad_clip, skip_corrupt=False):
   return config
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('kind', sorted(BAD_RECORDS))
 def test_bad_record_is_a_one_line_error_naming_data_set_split_and_record(tmp_path, kind):
   bad_clip, reason = BAD_RECORDS[kind]
@@ -147,6 +151,7 @@ def test_bad_record_is_a_one_line_error_naming_data_set_split_and_record(tmp_pat
   assert message.startswith("mine validation: record 'bad': " + reason)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('kind', sorted(BAD_RECORDS))
 def test_bad_record_is_skipped_counted_and_logged_with_skip_corrupt(tmp_path, kind, caplog):
   bad_clip, reason = BAD_RECORDS[kind]
