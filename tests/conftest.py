@@ -18,6 +18,16 @@ SHARED = os.environ.get('TPS_SHARED_DIR') or os.path.join(ROOT, '..', 'shared')
 FIXTURE = os.path.join(SHARED, 'fixtures', 'official_tps_tiny.npz')
 
 
+def fixture_config():
+  """configs/test.py with the model of the official fixture (10 classes, 4x112x112 clips)."""
+  from configs import test as test_config  # pylint: disable=g-import-not-at-top
+  config = test_config.get_config()
+  m, c = config.model, config.input
+  m.embed_dim, m.depths, m.num_heads = 16, (2, 2, 2), (1, 2, 4)
+  c.num_frames, c.image_size, c.eval_image_size, c.min_resize = 4, 112, 112, 128
+  return config
+
+
 @pytest.fixture(scope='session')
 def tiny_data_dir(tmp_path_factory):
   """A TFDS data dir holding the prepared `reversal_pairs/tiny` (40/20/20 clips)."""

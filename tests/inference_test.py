@@ -7,21 +7,13 @@ import numpy as np
 import pytest
 
 from configs import test as test_config
-from tests.conftest import FIXTURE
+from tests.conftest import FIXTURE, fixture_config
 from tps_jax import checkpoints
 from tps_jax import convert
 from tps_jax import inference
 from tps_jax import models
 from tps_jax import train
 
-
-def _fixture_config():
-  """configs/test.py with the model of ../shared/fixtures/official_tps_tiny.npz (10 classes)."""
-  config = test_config.get_config()
-  m, c = config.model, config.input
-  m.embed_dim, m.depths, m.num_heads = 16, (2, 2, 2), (1, 2, 4)
-  c.num_frames, c.image_size, c.eval_image_size, c.min_resize = 4, 112, 112, 128
-  return config
 
 
 def test_workdir_restores_its_params_and_refuses_another_model_config(tmp_path):
@@ -49,7 +41,7 @@ def test_empty_workdir_is_a_one_line_error(tmp_path):
 
 
 def test_official_file_and_converted_orbax_dir_give_the_same_params(tmp_path):
-  config = _fixture_config()
+  config = fixture_config()
   model, params, meta = inference.load_checkpoint(config, FIXTURE)
   assert (meta['kind'], meta['num_classes'], meta['step']) == ('official', 10, None)
   convert.save_variables({'params': params}, os.fspath(tmp_path / 'orbax'))
@@ -64,7 +56,7 @@ def test_checkpoint_without_classifier_is_refused(tmp_path):
   path = tmp_path / 'backbone.npz'
   np.savez(path, **sd)
   with pytest.raises(ValueError, match=r'backbone\.npz has no classifier'):
-    inference.load_checkpoint(_fixture_config(), os.fspath(path))
+    inference.load_checkpoint(fixture_config(), os.fspath(path))
 
 
 @pytest.mark.slow

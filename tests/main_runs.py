@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+import time
 
 from tps_jax import reporting
 from tests.conftest import ROOT
@@ -28,3 +29,13 @@ def run_main(workdir, data_dir, *flags, mode='train_and_evaluate', config='confi
 def train_losses(workdir):
   """``{step: train loss}`` from the run's history."""
   return dict(reporting.read_history(workdir)['train_loss'])
+
+
+def signal_after_first_step(proc, workdir, signum):
+  """Sends ``signum`` once the run has logged its first step; ``stderr`` when it exits."""
+  history = os.path.join(workdir, reporting.HISTORY)
+  deadline = time.time() + 600
+  while not os.path.exists(history) and proc.poll() is None and time.time() < deadline:
+    time.sleep(0.05)
+  proc.send_signal(signum)
+  return proc.communicate(timeout=600)[1]

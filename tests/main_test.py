@@ -14,10 +14,10 @@ import pytest
 
 from configs import test as test_config
 from tps_jax import checkpoints
-from tps_jax import reporting
 from tps_jax import train
 from tests.conftest import FIXTURE
-from tests.main_runs import RESUME_FLAGS, RESUME_STEPS, run_main, train_losses
+from tests.main_runs import (RESUME_FLAGS, RESUME_STEPS, run_main, signal_after_first_step,
+                             train_losses)
 
 pytestmark = pytest.mark.slow  # main.py / app runs in subprocesses
 
@@ -63,13 +63,8 @@ def test_sigkill_then_resume_continues_with_identical_losses(reference_run, data
 def test_sigterm_saves_a_checkpoint_and_exits_143(data_dir, tmp_path):
   workdir = str(tmp_path)
   proc = run_main(workdir, data_dir, '--config.num_train_steps=1000',
-               '--config.checkpoint.every_steps=1000', mode='train', wait=False)
-  history = os.path.join(workdir, reporting.HISTORY)
-  deadline = time.time() + 600
-  while not os.path.exists(history) and proc.poll() is None and time.time() < deadline:
-    time.sleep(0.05)
-  proc.send_signal(signal.SIGTERM)
-  _, err = proc.communicate(timeout=600)
+                  '--config.checkpoint.every_steps=1000', mode='train', wait=False)
+  err = signal_after_first_step(proc, workdir, signal.SIGTERM)
   assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]  # stopped early: not 0
   summary = json.load(open(os.path.join(workdir, 'metrics.json')))
   assert not summary['finished'] and summary['last_checkpoint'] == summary['step'] < 1000

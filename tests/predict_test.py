@@ -8,10 +8,9 @@ import jax
 import numpy as np
 import pytest
 
-from configs import test as test_config
 from input_pipeline import build
 from input_pipeline import video_io
-from tests.conftest import FIXTURE, ROOT
+from tests.conftest import FIXTURE, ROOT, fixture_config
 from tps_jax import convert
 from tps_jax import predict
 
@@ -52,13 +51,6 @@ def _jsonl(path):
     return [json.loads(line) for line in f]
 
 
-def _fixture_config():
-  config = test_config.get_config()
-  m, c = config.model, config.input
-  m.embed_dim, m.depths, m.num_heads = 16, (2, 2, 2), (1, 2, 4)
-  c.num_frames, c.image_size, c.eval_image_size, c.min_resize = 4, 112, 112, 128
-  return config
-
 
 @pytest.fixture(scope='module', autouse=True)
 def _fast_compiles():
@@ -71,7 +63,7 @@ def _fast_compiles():
 @pytest.fixture(scope='module')
 def official():
   """(config, model, variables) of the official fixture checkpoint."""
-  config = _fixture_config()
+  config = fixture_config()
   return (config, *convert.load_official(FIXTURE, config.model))
 
 

@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import jax
 import numpy as np
@@ -27,7 +26,8 @@ from tps_jax import reporting
 from tps_jax import train
 from tests.conftest import FIXTURE, ROOT
 from tests.input_pipeline import fakes
-from tests.main_runs import ENV, RESUME_STEPS, run_main, train_losses
+from tests.main_runs import (ENV, RESUME_STEPS, run_main, signal_after_first_step,
+                             train_losses)
 
 pytestmark = pytest.mark.slow  # main.py / app runs in subprocesses
 
@@ -334,12 +334,7 @@ def test_sigint_saves_exits_130_and_resumes_exactly(reference_run, data_dir, tmp
   workdir = str(tmp_path)
   flags = (f'--config.num_train_steps={RESUME_STEPS}', '--config.checkpoint.every_steps=1000')
   proc = run_main(workdir, data_dir, *flags, mode='train', wait=False)
-  history = os.path.join(workdir, reporting.HISTORY)
-  deadline = time.time() + 600
-  while not os.path.exists(history) and proc.poll() is None and time.time() < deadline:
-    time.sleep(0.05)
-  proc.send_signal(signal.SIGINT)
-  _, err = proc.communicate(timeout=600)
+  err = signal_after_first_step(proc, workdir, signal.SIGINT)
   assert proc.returncode == 130 and 'Traceback' not in err, err[-3000:]
   stopped = _json(os.path.join(workdir, 'metrics.json'))
   assert not stopped['finished'] and stopped['last_checkpoint'] == stopped['step']
