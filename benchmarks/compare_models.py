@@ -11,7 +11,6 @@ machine-independent). The measured peak RSS of each model comes from its own fre
 medians of interleaved rounds (every model once per round) in one process, so a slow phase
 of a shared machine hits all models alike; ratios are medians of per-round ratios.
 """
-import argparse
 import concurrent.futures
 import json
 import multiprocessing
@@ -20,9 +19,29 @@ import statistics
 import sys
 from typing import Dict, List
 
+from absl import app
+from absl import flags
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from configs import base  # pylint: disable=g-import-not-at-top
+from tps_jax import apps  # pylint: disable=g-import-not-at-top
 from tps_jax import profiling  # pylint: disable=g-import-not-at-top
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer('frames', 32, 'frames per clip')
+flags.DEFINE_integer('size', 224, 'frame size')
+flags.DEFINE_integer('batch', 1, 'clips per batch')
+flags.DEFINE_integer('repeats', 3, 'timed rounds, side-by-side table')
+flags.DEFINE_bool('skip_side_by_side', False, 'only the sweep')
+flags.DEFINE_multi_integer('sweep_tokens', [4, 8, 16, 32], 'temporal tokens of the sweep '
+                           '(repeat the flag; --sweep_tokens=0 alone: no sweep)')
+flags.DEFINE_integer('sweep_size', 224, 'frame size of the sweep')
+flags.DEFINE_integer('sweep_repeats', 2, 'timed rounds per sweep point')
+flags.DEFINE_bool('resume', False, 'keep the sweep points already in <out_dir>/frame_sweep.json')
+flags.DEFINE_string('out_dir', 'docs', 'where the tables, JSON and plots go')
+flags.DEFINE_string('cache_dir', '/tmp/tps_jax_xla_cache',
+                    "XLA's persistent compilation cache ('' = off): the timing phase and the "
+                    'sweep reuse the executables compiled by the isolated profiles')
 
 # name -> (arch, model overrides); all Swin-T widths and depths, SSv2's 174 classes.
 MODELS = {
@@ -308,23 +327,10 @@ def side_by_side(a, names, machine):
   print(md, flush=True)
 
 
-def main():
-  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  p.add_argument('--frames', type=int, default=32)
-  p.add_argument('--size', type=int, default=224)
-  p.add_argument('--batch', type=int, default=1)
-  p.add_argument('--repeats', type=int, default=3, help='timed rounds, side-by-side table')
-  p.add_argument('--skip_side_by_side', action='store_true', help='only the sweep')
-  p.add_argument('--sweep_tokens', type=int, nargs='*', default=[4, 8, 16, 32])
-  p.add_argument('--sweep_size', type=int, default=224)
-  p.add_argument('--sweep_repeats', type=int, default=2, help='timed rounds per sweep point')
-  p.add_argument('--resume', action='store_true',
-                 help='keep the sweep points already in <out_dir>/frame_sweep.json')
-  p.add_argument('--out_dir', default='docs')
-  p.add_argument('--cache_dir', default='/tmp/tps_jax_xla_cache',
-                 help="XLA's persistent compilation cache ('' = off): the timing phase and "
-                      'the sweep reuse the executables compiled by the isolated profiles')
-  a = p.parse_args()
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  a = FLAGS
   if a.cache_dir:
     profiling.enable_compilation_cache(a.cache_dir)
   os.makedirs(a.out_dir, exist_ok=True)
@@ -333,9 +339,10 @@ def main():
 
   if not a.skip_side_by_side:
     side_by_side(a, names, machine)
-  if a.sweep_tokens:
+  sweep_tokens = [t for t in a.sweep_tokens if t > 0]
+  if sweep_tokens:
     json_path = os.path.join(a.out_dir, 'frame_sweep.json')
-    results = sweep(names, a.sweep_tokens, size=a.sweep_size, batch=a.batch,
+    results = sweep(names, sweep_tokens, size=a.sweep_size, batch=a.batch,
                     repeats=a.sweep_repeats, json_path=json_path, resume=a.resume)
     md = sweep_markdown(results, size=a.sweep_size, batch=a.batch, repeats=a.sweep_repeats)
     with open(os.path.join(a.out_dir, 'frame_sweep.md'), 'w') as f:
@@ -346,4 +353,4 @@ def main():
 
 
 if __name__ == '__main__':
-  main()
+  apps.run(main, 'benchmarks/compare_models.py')
