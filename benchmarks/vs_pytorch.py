@@ -311,7 +311,8 @@ def summary(res: Dict[str, Any]) -> Dict[str, Any]:
                  'ratio_median': statistics.median(r), 'ratio_min': min(r), 'ratio_max': max(r)}
   for key in ('peak_rss_bytes', 'step_rss_bytes'):  # ours / theirs (< 1: ours smaller)
     p = res[key]
-    out[key.replace('_bytes', '_ratio')] = p['tps-jax']['train'] / p['PyTorch']['train']
+    out[key.replace('_bytes', '_ratio')] = (p['tps-jax']['train'] / p['PyTorch']['train']
+                                            if p['PyTorch']['train'] else None)
   return out
 
 
@@ -352,8 +353,10 @@ def markdown(res: Dict[str, Any]) -> str:
                  f'| {fmt(t["tps-jax"][kind])} (median {k["ours_median_s"]:.2f}) '
                  f'| **{k["ratio_median"]:.2f}x** ({k["ratio_min"]:.2f}-{k["ratio_max"]:.2f}) |')
   q = res['step_rss_bytes']
-  mem = lambda d, kind: f'{gib(d["PyTorch"][kind])} | {gib(d["tps-jax"][kind])} | ' + (
-      f'tps-jax / PyTorch = {d["tps-jax"][kind] / d["PyTorch"][kind]:.2f}')
+  def mem(d, kind):
+    ours, theirs = d['tps-jax'][kind], d['PyTorch'][kind]
+    ratio = f'tps-jax / PyTorch = {ours / theirs:.2f}' if theirs > 0 else '-'
+    return f'{gib(theirs)} | {gib(ours)} | {ratio}'
   lines += [
       '',
       '| memory (RSS) | authors\' PyTorch | tps-jax | ratio |',
@@ -389,12 +392,15 @@ def main():
     raise SystemExit(f'--depths={a["depths"]} and --num_heads={a["num_heads"]} differ in length')
   check_shape(a['frames'], a['size'], a['depths'])
   res = run(a)
-  md = markdown(res)
   os.makedirs(a['out_dir'], exist_ok=True)
+  with open(os.path.join(a['out_dir'], a['name'] + '.json'), 'w') as f:  # first: never lost
+    json.dump(res, f, indent=1)
+  res['summary'] = summary(res)
+  with open(os.path.join(a['out_dir'], a['name'] + '.json'), 'w') as f:
+    json.dump(res, f, indent=1)
+  md = markdown(res)
   with open(os.path.join(a['out_dir'], a['name'] + '.md'), 'w') as f:
     f.write(md)
-  with open(os.path.join(a['out_dir'], a['name'] + '.json'), 'w') as f:
-    json.dump({**res, 'summary': summary(res)}, f, indent=1)
   print(md)
 
 
