@@ -20,7 +20,6 @@ import json
 import multiprocessing
 import os
 import re
-import sys
 import tempfile
 import time
 from typing import Any, Dict, List
@@ -121,7 +120,8 @@ def profile_ours(a: Dict[str, Any]) -> Dict[str, Any]:
                 'pass': _pass(op_name), 'primitive': _primitive(op_name),
                 'where': _short(op_name)})
   ops.sort(key=lambda o: -o['ms'])
-  return {'wall_s': wall, 'ops': ops, 'stats': prof.stats}
+  return {'wall_s': wall, 'ops': ops, 'stats': prof.stats,
+          'by_type': _by(ops, 'type'), 'by_pass_primitive': _by(ops, 'pass', 'primitive')}
 
 
 def profile_theirs(a: Dict[str, Any]) -> Dict[str, Any]:
@@ -167,7 +167,7 @@ def markdown(res: Dict[str, Any], top: int) -> str:
   ]
   if 'ours' in res:
     ours = res['ours']
-    total = sum(o['ms'] for o in ours['ops'])
+    total = ours['total_ms']
     lines += [
         '',
         f'Machine: {ours["stats"]["machine"]}.',
@@ -180,13 +180,13 @@ def markdown(res: Dict[str, Any], top: int) -> str:
         '| pass | primitive | ms / step | share |',
         '| --- | --- | ---: | ---: |',
     ]
-    for g in _by(ours['ops'], 'pass', 'primitive')[:top]:
+    for g in ours['by_pass_primitive'][:top]:
       lines.append(f'| {g["pass"]} | `{g["primitive"]}` | {g["ms"]:.0f} | '
                    f'{100 * g["ms"] / total:.1f}% |')
     lines += ['', '### By thunk type (`ynn_fusion`: dots run by YNNPACK; `copy*`: layout '
               'copies and transposes; `loop_*`/`input_*`: elementwise and reduction fusions)',
               '', '| thunk type | ms / step | share |', '| --- | ---: | ---: |']
-    for g in _by(ours['ops'], 'type')[:top]:
+    for g in ours['by_type'][:top]:
       lines.append(f'| {g["type"]} | {g["ms"]:.0f} | {100 * g["ms"] / total:.1f}% |')
     lines += ['', f'### Top {top} thunks', '',
               '| thunk | HLO | pass | where (JAX op of the fusion\'s root) | ms / step | share |',
@@ -196,7 +196,7 @@ def markdown(res: Dict[str, Any], top: int) -> str:
                    f'{o["ms"]:.0f} | {100 * o["ms"] / total:.1f}% |')
   if 'theirs' in res:
     theirs = res['theirs']
-    total = sum(o['ms'] for o in theirs['ops'])
+    total = theirs['total_ms']
     lines += ['',
               f'## Authors\' PyTorch (torch {theirs["torch_version"]}): {theirs["wall_s"]:.2f} s '
               f'per step (profiled), {total / 1e3:.2f} s of self CPU time',
@@ -223,6 +223,7 @@ def main():
   p.add_argument('--top', type=int, default=20, help='rows per table')
   p.add_argument('--override', action='append', default=[],
                  help='a config field of ours, e.g. model.dtype=bfloat16 (repeatable)')
+  p.add_argument('--json_ops', type=int, default=100, help='ops per side kept in the JSON')
   p.add_argument('--out_dir', default='docs')
   p.add_argument('--name', default='train_step_profile')
   p.add_argument('--cache_dir', default='/tmp/tps_jax_xla_cache',
@@ -232,10 +233,14 @@ def main():
     if not a['official_src']:
       raise SystemExit('--official_src is required to profile the authors\' model (--sides theirs)')
     vs_pytorch.check_shape(a['frames'], a['size'], a['depths'])
+    if not os.path.isfile(a['official_src']):
+      raise SystemExit(f'--official_src={a["official_src"]}: no such file')
   res = {'args': {k: v for k, v in a.items() if k != 'official_src'}}
   for side, fn in (('ours', profile_ours), ('theirs', profile_theirs)):
     if side in a['sides']:
       res[side] = _in_child(fn, a)
+      res[side]['total_ms'] = sum(o['ms'] for o in res[side]['ops'])
+      del res[side]['ops'][a['json_ops']:]  # the long tail: thousands of tiny thunks
       print(f'{side}: {res[side]["wall_s"]:.2f} s per step', flush=True)
   md = markdown(res, a['top'])
   os.makedirs(a['out_dir'], exist_ok=True)

@@ -42,7 +42,7 @@ import statistics
 import sys
 import time
 import types
-from typing import Any, Callable, Dict, List
+from typing import Any, Dict, List
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -232,14 +232,11 @@ def _worker(side: str, a: Dict[str, Any], conn) -> None:
   the RSS after the framework's import (taken before anything was built), resp. minus the
   RSS just before the call.
   """
-  if side == 'tps-jax':
-    from tps_jax import train  # pylint: disable=g-import-not-at-top,unused-import
-    base = _status_bytes('VmRSS')  # jax, flax, optax and TensorFlow (the input pipeline's)
-    calls, stats = build_ours(a)
-  else:
-    import torch  # pylint: disable=g-import-not-at-top,unused-import
-    base = _status_bytes('VmRSS')
-    calls, stats = build_theirs(a)
+  # The framework first (ours: jax, flax, optax and the input pipeline's TensorFlow), then
+  # the baseline RSS, then the model.
+  importlib.import_module('tps_jax.train' if side == 'tps-jax' else 'torch')
+  base = _status_bytes('VmRSS')
+  calls, stats = build_ours(a) if side == 'tps-jax' else build_theirs(a)
   conn.send(stats)
   while True:
     kind = conn.recv()
@@ -355,7 +352,7 @@ def markdown(res: Dict[str, Any]) -> str:
   q = res['step_rss_bytes']
   def mem(d, kind):
     ours, theirs = d['tps-jax'][kind], d['PyTorch'][kind]
-    ratio = f'tps-jax / PyTorch = {ours / theirs:.2f}' if theirs > 0 else '-'
+    ratio = f'tps-jax / PyTorch = {ours / theirs:.2f}' if theirs >= 2**20 else '-'
     return f'{gib(theirs)} | {gib(ours)} | {ratio}'
   lines += [
       '',
@@ -391,6 +388,9 @@ def main():
   if len(a['depths']) != len(a['num_heads']):
     raise SystemExit(f'--depths={a["depths"]} and --num_heads={a["num_heads"]} differ in length')
   check_shape(a['frames'], a['size'], a['depths'])
+  if not os.path.isfile(a['official_src']):
+    raise SystemExit(f'--official_src={a["official_src"]}: no such file (the authors\' '
+                     'mmaction/models/backbones/swin_transformer2d_tps.py)')
   res = run(a)
   os.makedirs(a['out_dir'], exist_ok=True)
   with open(os.path.join(a['out_dir'], a['name'] + '.json'), 'w') as f:  # first: never lost
