@@ -178,7 +178,8 @@ class Profiler:
 
   ``stats`` holds the compile-time fields; :meth:`calls` the zero-argument functions that run
   one forward pass / one train step (``tps_jax.train.train_step``, jitted with the state
-  donated as in training, threading its own state).
+  donated as in training, threading its own state); ``executables`` the compiled
+  ``'forward'`` / ``'train'`` (their optimized HLO names what a profiler trace shows).
   """
 
   def __init__(self, config, *, batch: int, frames: int, size: int, num_classes: int,
@@ -203,6 +204,7 @@ class Profiler:
     forward = jax.jit(lambda v, x: model.apply(v, x, train=False)[0]).lower(
         abstract, video).compile()
     self.stats['forward_compile_s'] = time.perf_counter() - t0
+    self.executables = {'forward': forward}
     fs = compiled_stats(forward)
     self.stats['forward_gflops'] = fs['flops'] / 1e9 / batch
     self.stats['forward_memory_bytes'] = fs['memory']
@@ -222,6 +224,7 @@ class Profiler:
     step = jax.jit(functools.partial(train.train_step, config=config), donate_argnums=(0,))
     step = step.lower(state, jax.eval_shape(make_batch, rng), rng).compile()
     self.stats['train_compile_s'] = time.perf_counter() - t0
+    self.executables['train'] = step
     ts = compiled_stats(step)
     self.stats.update(
         train_step='tps_jax.train.train_step', train_gflops=ts['flops'] / 1e9 / batch,

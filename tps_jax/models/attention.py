@@ -164,8 +164,10 @@ class WindowAttention(nn.Module):
     windows = window_partition(x, window)  # (B, nT, nW, N, C)
     n = windows.shape[-2]
     qkv = dense(3 * c, use_bias=self.qkv_bias, name='qkv')(windows)
-    qkv = qkv.reshape(*windows.shape[:-1], 3, self.num_heads, head_dim)
-    q, k, v = qkv[..., 0, :, :], qkv[..., 1, :, :], qkv[..., 2, :, :]
+    # A split, not three index slices: its gradient is one concatenate instead of three
+    # zero-padded copies of qkv summed (~15% of the attention's forward + backward on CPU).
+    q, k, v = (y.reshape(*windows.shape[:-1], self.num_heads, head_dim)
+               for y in jnp.split(qkv, 3, axis=-1))
     q = q * head_dim ** -0.5
     logits = jnp.einsum('...qhd,...khd->...hqk', q, k)  # (B, nT, nW, heads, N, N)
     logits = logits.astype(jnp.float32) + bias[None, :, None]

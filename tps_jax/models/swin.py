@@ -5,6 +5,7 @@ Which temporal operator a block applies is data (``temporal_op``), chosen per bl
 """
 import dataclasses
 import functools
+import math
 from typing import Any, Sequence, Tuple
 
 import flax.linen as nn
@@ -77,6 +78,16 @@ class DropPath(nn.Module):
     return jnp.where(mask, x / keep, 0).astype(x.dtype)
 
 
+def gelu(x):
+  """Exact GELU written as torch.nn.GELU computes it, ``x/2 * (1 + erf(x/sqrt(2)))``.
+
+  ``nn.gelu(approximate=False)`` uses ``erfc``, which XLA's CPU backend evaluates through an
+  exponential and a division: ~1.6x slower than this polynomial ``erf`` (4% of a TPS-T train
+  step); the two agree to 1e-6.
+  """
+  return x * 0.5 * (1.0 + jax.lax.erf(x * (1.0 / math.sqrt(2.0))))
+
+
 class Mlp(nn.Module):
   hidden: int
   dtype: Any = jnp.float32
@@ -85,7 +96,7 @@ class Mlp(nn.Module):
   def __call__(self, x):
     c = x.shape[-1]
     x = nn.Dense(self.hidden, dtype=self.dtype, kernel_init=DenseInit, name='fc1')(x)
-    x = nn.gelu(x, approximate=False)  # exact erf GELU, as torch.nn.GELU
+    x = gelu(x)
     return nn.Dense(c, dtype=self.dtype, kernel_init=DenseInit, name='fc2')(x)
 
 

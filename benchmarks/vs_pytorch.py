@@ -1,0 +1,408 @@
+"""tps-jax against the authors' PyTorch TPS on the same machine: forward, train step, memory.
+
+The authors' backbone (``SwinTransformer2D_TPS`` of MartinXM/TPS,
+``mmaction/models/backbones/swin_transformer2d_tps.py``) is read at run time from a local
+copy; its mmcv / mmaction / timm imports get small stand-ins (:func:`load_official`), so
+only torch and einops are needed. Nothing of it is stored here::
+
+  git clone https://github.com/MartinXM/TPS /tmp/TPS
+  python benchmarks/vs_pytorch.py \
+      --official_src=/tmp/TPS/mmaction/models/backbones/swin_transformer2d_tps.py
+
+Both sides are TPS-T with the released SSv2 recipe (``configs/ssv2_tps.py``: patch
+(2,4,4), window (1,7,7), drop path 0.1, I3D head with dropout 0.5 on 174 classes, label
+smoothing 0.1, AdamW), float32, on the same random clips. Ours: the jitted
+``tps_jax.train.train_step`` (state donated) and the jitted eval forward of
+:class:`tps_jax.profiling.Profiler`; theirs: backbone + head, ``CrossEntropyLoss``,
+``backward()``, ``torch.optim.AdamW.step()``, and the forward under ``torch.no_grad()``.
+
+Each side lives in its own process (spawned), so the two never share a heap or a thread
+pool; the parent runs the rounds interleaved (ours train, theirs train, ours forward,
+theirs forward), one side at a time. Memory, per side: the peak RSS of its process during
+its train steps (resp. forward passes; the high-water mark is reset before each call) minus
+its RSS after importing its framework (weights + optimizer state + activations + workspace
++ whatever building and compiling left resident, but not the compile-time peak itself),
+and the growth within one step (peak minus the RSS just before it). Writes
+``<out_dir>/vs_pytorch.{md,json}``.
+
+The authors' code is hard-wired to 16 temporal tokens (``--frames=32``) and 7x7 windows in
+every stage (``--size`` / 4 / 2**(stages - 1) >= 7); a quick run shrinks the depth instead:
+``--size=112 --depths 2 2 2 --num_heads 3 6 12``.
+"""
+import argparse
+import ast
+import contextlib
+import importlib.util
+import io
+import json
+import logging
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+import types
+from typing import Any, Dict, List
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+SIDES = ('tps-jax', 'PyTorch')
+KINDS = ('train', 'forward')
+OFFICIAL_TOKENS_T = 16   # WindowAttention3D's table: window_size = (16, 7, 7), hard-wired
+OFFICIAL_WINDOW = 7      # PatchShift views every window as 7 x 7
+
+
+def _stand_ins() -> Dict[str, types.ModuleType]:
+  """The modules the authors' file imports besides torch/numpy/einops, a few lines each."""
+  import torch  # pylint: disable=g-import-not-at-top
+
+  class DropPath(torch.nn.Module):
+    """timm's stochastic depth: zero a sample's residual branch with probability p."""
+
+    def __init__(self, drop_prob=0.0):
+      super().__init__()
+      self.drop_prob = drop_prob
+
+    def forward(self, x):
+      if self.drop_prob == 0.0 or not self.training:
+        return x
+      keep = 1.0 - self.drop_prob
+      mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+      return x * mask / keep
+
+  def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
+    return torch.nn.init.trunc_normal_(tensor, mean, std, a, b)
+
+  def unavailable(*args, **kwargs):
+    raise NotImplementedError('the benchmark builds the model with random weights')
+
+  class Registry:
+    def register_module(self, *args, **kwargs):
+      return lambda cls: cls
+
+  def module(name, package=False, **attrs):
+    m = types.ModuleType(name)
+    if package:
+      m.__path__ = []
+    m.__dict__.update(attrs)
+    return m
+
+  return {
+      'timm': module('timm', True),
+      'timm.models': module('timm.models', True),
+      'timm.models.layers': module('timm.models.layers', DropPath=DropPath,
+                                   trunc_normal_=trunc_normal_,
+                                   to_2tuple=lambda x: x if isinstance(x, tuple) else (x, x)),
+      'mmcv': module('mmcv', True),
+      'mmcv.runner': module('mmcv.runner', load_checkpoint=unavailable),
+      'mmaction': module('mmaction', True),
+      'mmaction.utils': module('mmaction.utils', get_root_logger=logging.getLogger),
+      'mmaction.models': module('mmaction.models', True),
+      'mmaction.models.builder': module('mmaction.models.builder', BACKBONES=Registry()),
+      'mmaction.models.backbones': module('mmaction.models.backbones', True),
+  }
+
+
+def load_official(path: str) -> types.ModuleType:
+  """The authors' ``swin_transformer2d_tps.py`` as a module, its imports stood in for."""
+  if not os.path.isfile(path):
+    raise SystemExit(f'--official_src={path}: no such file (the authors\' '
+                     'mmaction/models/backbones/swin_transformer2d_tps.py)')
+  for name, mod in _stand_ins().items():
+    sys.modules.setdefault(name, mod)
+  name = 'mmaction.models.backbones.swin_transformer2d_tps'
+  spec = importlib.util.spec_from_file_location(name, path)
+  mod = importlib.util.module_from_spec(spec)
+  sys.modules[name] = mod
+  spec.loader.exec_module(mod)
+  if not hasattr(mod, 'SwinTransformer2D_TPS'):
+    raise SystemExit(f'--official_src={path} defines no SwinTransformer2D_TPS')
+  return mod
+
+
+def check_shape(frames: int, size: int, depths) -> None:
+  """The authors' code's hard limits, as one line each (it would fail deep in a view())."""
+  if frames // 2 != OFFICIAL_TOKENS_T:
+    raise SystemExit(f'--frames={frames}: the authors\' model is hard-wired to '
+                     f'{OFFICIAL_TOKENS_T} temporal tokens, i.e. --frames={2 * OFFICIAL_TOKENS_T}')
+  last = size // 4 // 2 ** (len(depths) - 1)
+  if size % 4 or last < OFFICIAL_WINDOW:
+    raise SystemExit(f'--size={size}: with {len(depths)} stages the last one is {last}x{last} '
+                     f'tokens; the authors\' model needs >= {OFFICIAL_WINDOW} (7x7 windows '
+                     'everywhere): use a larger --size or fewer --depths')
+
+
+def ours_config(depths, num_heads, overrides):
+  """``configs/ssv2_tps.py`` (TPS-T), with ``depths``/``num_heads`` and ``k=v`` overrides."""
+  from configs import ssv2_tps  # pylint: disable=g-import-not-at-top
+  config = ssv2_tps.get_config()
+  config.model.depths = tuple(depths)
+  config.model.num_heads = tuple(num_heads)
+  for item in overrides:
+    key, _, raw = item.partition('=')
+    *path, leaf = key.split('.')
+    node = config
+    for name in path:
+      node = node[name]
+    if leaf not in node:
+      raise SystemExit(f'--override={item}: the config has no field {key}')
+    try:
+      node[leaf] = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+      node[leaf] = raw  # a bare string
+  return config
+
+
+def ours_profiler(a):
+  """tps-jax's train step and eval forward, compiled: a :class:`tps_jax.profiling.Profiler`."""
+  from tps_jax import profiling  # pylint: disable=g-import-not-at-top
+  config = ours_config(a['depths'], a['num_heads'], a['override'])
+  if a['cache_dir']:
+    profiling.enable_compilation_cache(a['cache_dir'])
+  return profiling.Profiler(config, batch=a['batch'], frames=a['frames'], size=a['size'],
+                            num_classes=a['num_classes'])
+
+
+def build_ours(a):
+  """``(calls, stats)``: tps-jax's jitted train step and eval forward as zero-arg calls."""
+  prof = ours_profiler(a)
+  return prof.calls(), prof.stats
+
+
+class TorchTPS:
+  """The authors' backbone + mmaction's I3D head, its loss and AdamW, as in their configs."""
+
+  def __init__(self, a):
+    import torch  # pylint: disable=g-import-not-at-top
+    official = load_official(a['official_src'])
+    torch.manual_seed(0)
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints a line per shift module
+      self.backbone = official.SwinTransformer2D_TPS(
+          patch_size=(2, 4, 4), embed_dim=96, depths=list(a['depths']),
+          num_heads=list(a['num_heads']), window_size=(1, 7, 7), mlp_ratio=4.0,
+          qkv_bias=True, drop_path_rate=0.1, patch_norm=True)
+    self.backbone.init_weights()
+    width = 96 * 2 ** (len(a['depths']) - 1)
+    self.head = torch.nn.Sequential(torch.nn.AdaptiveAvgPool3d(1), torch.nn.Flatten(),
+                                    torch.nn.Dropout(0.5), torch.nn.Linear(width, a['num_classes']))
+    torch.nn.init.normal_(self.head[-1].weight, std=0.01)
+    self.model = torch.nn.Sequential(self.backbone, self.head)
+    self.loss = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-3, betas=(0.9, 0.999),
+                                 weight_decay=0.02)
+    g = torch.Generator().manual_seed(1)
+    self.video = torch.rand((a['batch'], 3, a['frames'], a['size'], a['size']), generator=g)
+    self.label = torch.randint(0, a['num_classes'], (a['batch'],), generator=g)
+    self.torch = torch
+
+  def train(self):
+    self.model.train()
+    self.opt.zero_grad(set_to_none=True)
+    loss = self.loss(self.model(self.video), self.label)
+    loss.backward()
+    self.opt.step()
+    return loss.item()
+
+  def forward(self):
+    self.model.eval()
+    with self.torch.no_grad():
+      return float(self.model(self.video).sum())
+
+
+def build_theirs(a):
+  import torch  # pylint: disable=g-import-not-at-top
+  m = TorchTPS(a)
+  n = sum(p.numel() for p in m.model.parameters())
+  return {'train': m.train, 'forward': m.forward}, {
+      'params': n, 'torch_version': torch.__version__, 'torch_threads': torch.get_num_threads()}
+
+
+def _status_bytes(key: str) -> int:
+  with open('/proc/self/status') as f:
+    for line in f:
+      if line.startswith(key + ':'):
+        return int(line.split()[1]) * 1024
+  raise KeyError(key)
+
+
+def _worker(side: str, a: Dict[str, Any], conn) -> None:
+  """One side in its own process: build, then run one call per request.
+
+  Replies ``(seconds, peak, step_peak)`` per call: the high-water RSS during the call minus
+  the RSS after the framework's import (taken before anything was built), resp. minus the
+  RSS just before the call.
+  """
+  # The framework first (ours: jax, flax, optax and the input pipeline's TensorFlow), then
+  # the baseline RSS, then the model.
+  importlib.import_module('tps_jax.train' if side == 'tps-jax' else 'torch')
+  base = _status_bytes('VmRSS')
+  calls, stats = build_ours(a) if side == 'tps-jax' else build_theirs(a)
+  conn.send(stats)
+  while True:
+    kind = conn.recv()
+    if kind is None:
+      return
+    with open('/proc/self/clear_refs', 'w') as f:
+      f.write('5')  # reset VmHWM to the current RSS
+    before = _status_bytes('VmRSS')
+    t0 = time.perf_counter()
+    out = calls[kind]()
+    if side == 'tps-jax':
+      import jax  # pylint: disable=g-import-not-at-top
+      jax.block_until_ready(out)
+    sec = time.perf_counter() - t0
+    hwm = _status_bytes('VmHWM')
+    conn.send((sec, hwm - base, hwm - before))
+
+
+def run(a: Dict[str, Any]) -> Dict[str, Any]:
+  """Starts both sides, runs ``warmup`` + ``repeats`` interleaved rounds; returns everything."""
+  ctx = multiprocessing.get_context('spawn')
+  workers = {}
+  for side in SIDES:
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_worker, args=(side, a, child), daemon=True)
+    proc.start()
+    workers[side] = (proc, parent)
+  t0 = time.perf_counter()
+  stats = {side: conn.recv() for side, (_, conn) in workers.items()}
+  print(f'built both sides in {time.perf_counter() - t0:.0f} s', flush=True)
+  times = {s: {k: [] for k in KINDS} for s in SIDES}
+  peaks = {s: {k: 0 for k in KINDS} for s in SIDES}
+  step_peaks = {s: {k: 0 for k in KINDS} for s in SIDES}
+  load = [os.getloadavg()[0]]
+  for r in range(a['warmup'] + a['repeats']):
+    for kind in KINDS:
+      for side in SIDES:
+        conn = workers[side][1]
+        conn.send(kind)
+        sec, peak, step_peak = conn.recv()
+        peaks[side][kind] = max(peaks[side][kind], peak)
+        if r >= a['warmup']:  # PyTorch creates AdamW's state in its first step
+          step_peaks[side][kind] = max(step_peaks[side][kind], step_peak)
+        if r >= a['warmup']:
+          times[side][kind].append(sec)
+        print(f'round {r - a["warmup"] + 1 if r >= a["warmup"] else "warmup"}: {side} {kind} '
+              f'{sec:.2f} s, peak RSS +{peak / 2**30:.2f} GiB', flush=True)
+  load.append(os.getloadavg()[0])
+  for proc, conn in workers.values():
+    conn.send(None)
+    proc.join(60)
+  return {'args': {k: v for k, v in a.items() if k != 'official_src'}, 'stats': stats,
+          'times_s': times, 'peak_rss_bytes': peaks, 'step_rss_bytes': step_peaks,
+          'load_avg': load}
+
+
+def _ratios(theirs: List[float], ours: List[float]) -> List[float]:
+  return [t / o for t, o in zip(theirs, ours)]
+
+
+def summary(res: Dict[str, Any]) -> Dict[str, Any]:
+  """Medians, per-round ratios (PyTorch / ours, > 1: ours faster) and the memory ratio."""
+  out = {}
+  for kind in KINDS:
+    ours, theirs = res['times_s']['tps-jax'][kind], res['times_s']['PyTorch'][kind]
+    r = _ratios(theirs, ours)
+    out[kind] = {'ours_median_s': statistics.median(ours),
+                 'theirs_median_s': statistics.median(theirs),
+                 'ratio_median': statistics.median(r), 'ratio_min': min(r), 'ratio_max': max(r)}
+  for key in ('peak_rss_bytes', 'step_rss_bytes'):  # ours / theirs (< 1: ours smaller)
+    p = res[key]
+    out[key.replace('_bytes', '_ratio')] = (p['tps-jax']['train'] / p['PyTorch']['train']
+                                            if p['PyTorch']['train'] else None)
+  return out
+
+
+def markdown(res: Dict[str, Any]) -> str:
+  a, s = res['args'], summary(res)
+  t, p = res['times_s'], res['peak_rss_bytes']
+  ours_stats, theirs_stats = res['stats']['tps-jax'], res['stats']['PyTorch']
+  fmt = lambda xs: ', '.join(f'{x:.2f}' for x in xs)
+  gib = lambda b: f'{b / 2**30:.2f} GiB'
+  model = ('TPS-T' if tuple(a['depths']) == (2, 2, 6, 2) else
+           f'TPS depths {tuple(a["depths"])}, heads {tuple(a["num_heads"])}')
+  lines = [
+      '# tps-jax against the authors\' PyTorch TPS',
+      '',
+      f'{model}, {a["frames"]}x{a["size"]}x{a["size"]} clips, batch {a["batch"]}, '
+      f'{a["num_classes"]} classes, {ours_stats["dtype"]}'
+      + (f' (ours with {", ".join(a["override"])})' if a['override'] else '') + '. '
+      f'Per step of the whole batch, {a["repeats"]} rounds interleaved after {a["warmup"]} '
+      'warm-up round(s), each side in its own process (`benchmarks/vs_pytorch.py`). Ratio = '
+      'PyTorch time / tps-jax time, per round (> 1: tps-jax faster); the median and the '
+      'range over rounds. Memory: the high-water RSS of the side\'s process during its '
+      'steps (reset before each) minus its RSS after importing its framework (weights, '
+      'optimizer state, activations, workspace, and what building/compiling left '
+      'resident), and minus its RSS just before the step (what one step itself adds).',
+      '',
+      f'Machine: {ours_stats["machine"]}; torch {theirs_stats["torch_version"]} with '
+      f'{theirs_stats["torch_threads"]} threads; 1-minute load average '
+      f'{res["load_avg"][0]:.1f} before the rounds, {res["load_avg"][1]:.1f} after.',
+      f'Parameters: tps-jax {ours_stats["params"] / 1e6:.2f} M, PyTorch '
+      f'{theirs_stats["params"] / 1e6:.2f} M.',
+      '',
+      '| per step | authors\' PyTorch (s) | tps-jax (s) | ratio PyTorch / tps-jax |',
+      '| --- | --- | --- | --- |',
+  ]
+  for kind, label in (('forward', 'forward (eval)'), ('train', 'train step (fwd + bwd + AdamW)')):
+    k = s[kind]
+    lines.append(f'| {label} | {fmt(t["PyTorch"][kind])} (median {k["theirs_median_s"]:.2f}) '
+                 f'| {fmt(t["tps-jax"][kind])} (median {k["ours_median_s"]:.2f}) '
+                 f'| **{k["ratio_median"]:.2f}x** ({k["ratio_min"]:.2f}-{k["ratio_max"]:.2f}) |')
+  q = res['step_rss_bytes']
+  def mem(d, kind):
+    ours, theirs = d['tps-jax'][kind], d['PyTorch'][kind]
+    ratio = f'tps-jax / PyTorch = {ours / theirs:.2f}' if theirs >= 2**20 else '-'
+    return f'{gib(theirs)} | {gib(ours)} | {ratio}'
+  lines += [
+      '',
+      '| memory (RSS) | authors\' PyTorch | tps-jax | ratio |',
+      '| --- | --- | --- | --- |',
+      f'| process peak during train steps, above its post-import RSS | {mem(p, "train")} |',
+      f'| growth within one train step (after the warm-up) | {mem(q, "train")} |',
+      f'| process peak during forward passes | {mem(p, "forward")} |',
+      f'| growth within one forward pass | {mem(q, "forward")} |',
+  ]
+  return '\n'.join(lines) + '\n'
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  p.add_argument('--official_src', required=True,
+                 help="the authors' mmaction/models/backbones/swin_transformer2d_tps.py")
+  p.add_argument('--frames', type=int, default=32)
+  p.add_argument('--size', type=int, default=224)
+  p.add_argument('--batch', type=int, default=1)
+  p.add_argument('--depths', type=int, nargs='+', default=[2, 2, 6, 2])
+  p.add_argument('--num_heads', type=int, nargs='+', default=[3, 6, 12, 24])
+  p.add_argument('--num_classes', type=int, default=174)
+  p.add_argument('--repeats', type=int, default=3, help='timed rounds')
+  p.add_argument('--warmup', type=int, default=1, help='untimed rounds first')
+  p.add_argument('--override', action='append', default=[],
+                 help='a config field of ours, e.g. model.dtype=bfloat16 (repeatable)')
+  p.add_argument('--out_dir', default='docs')
+  p.add_argument('--name', default='vs_pytorch', help='output files <out_dir>/<name>.{md,json}')
+  p.add_argument('--cache_dir', default='/tmp/tps_jax_xla_cache',
+                 help="XLA's persistent compilation cache ('' = off)")
+  a = vars(p.parse_args())
+  if len(a['depths']) != len(a['num_heads']):
+    raise SystemExit(f'--depths={a["depths"]} and --num_heads={a["num_heads"]} differ in length')
+  check_shape(a['frames'], a['size'], a['depths'])
+  if not os.path.isfile(a['official_src']):
+    raise SystemExit(f'--official_src={a["official_src"]}: no such file (the authors\' '
+                     'mmaction/models/backbones/swin_transformer2d_tps.py)')
+  res = run(a)
+  os.makedirs(a['out_dir'], exist_ok=True)
+  with open(os.path.join(a['out_dir'], a['name'] + '.json'), 'w') as f:  # first: never lost
+    json.dump(res, f, indent=1)
+  res['summary'] = summary(res)
+  with open(os.path.join(a['out_dir'], a['name'] + '.json'), 'w') as f:
+    json.dump(res, f, indent=1)
+  md = markdown(res)
+  with open(os.path.join(a['out_dir'], a['name'] + '.md'), 'w') as f:
+    f.write(md)
+  print(md)
+
+
+if __name__ == '__main__':
+  main()
