@@ -13,7 +13,6 @@ backward pass). Theirs: ``torch.profiler`` self CPU time per aten op. Writes
 ``<out_dir>/train_step_profile.{md,json}``; thunks running in parallel on both cores are
 summed, so shares are of summed op time, not of wall time.
 """
-import argparse
 import collections
 import glob
 import json
@@ -24,7 +23,10 @@ import tempfile
 import time
 from typing import Any, Dict, List
 
+from absl import flags
+
 import vs_pytorch  # pylint: disable=g-import-not-at-top  (benchmarks/, the script's dir)
+from tps_jax import apps  # pylint: disable=g-import-not-at-top  (vs_pytorch put the repo on sys.path)
 
 # Trace events that are the runtime's bookkeeping, not work.
 _SKIP = re.compile(r'^(end: |ThreadpoolListener|SlinkyThreadPool|ThunkExecutor|.*::Await)')
@@ -209,26 +211,8 @@ def markdown(res: Dict[str, Any], top: int) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def main():
-  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  p.add_argument('--official_src', help="the authors' swin_transformer2d_tps.py (theirs)")
-  p.add_argument('--sides', nargs='+', default=['ours', 'theirs'], choices=['ours', 'theirs'])
-  p.add_argument('--frames', type=int, default=32)
-  p.add_argument('--size', type=int, default=224)
-  p.add_argument('--batch', type=int, default=1)
-  p.add_argument('--depths', type=int, nargs='+', default=[2, 2, 6, 2])
-  p.add_argument('--num_heads', type=int, nargs='+', default=[3, 6, 12, 24])
-  p.add_argument('--num_classes', type=int, default=174)
-  p.add_argument('--steps', type=int, default=2, help='profiled steps (after one warm-up)')
-  p.add_argument('--top', type=int, default=20, help='rows per table')
-  p.add_argument('--override', action='append', default=[],
-                 help='a config field of ours, e.g. model.dtype=bfloat16 (repeatable)')
-  p.add_argument('--json_ops', type=int, default=100, help='ops per side kept in the JSON')
-  p.add_argument('--out_dir', default='docs')
-  p.add_argument('--name', default='train_step_profile')
-  p.add_argument('--cache_dir', default='/tmp/tps_jax_xla_cache',
-                 help="XLA's persistent compilation cache ('' = off)")
-  a = vars(p.parse_args())
+def main(argv):
+  a = vs_pytorch.flag_values(argv, ('sides', 'steps', 'top', 'json_ops'))
   if 'theirs' in a['sides']:
     if not a['official_src']:
       raise SystemExit('--official_src is required to profile the authors\' model (--sides theirs)')
@@ -252,4 +236,9 @@ def main():
 
 
 if __name__ == '__main__':
-  main()
+  vs_pytorch.define_flags('train_step_profile')
+  flags.DEFINE_multi_enum('sides', ['ours', 'theirs'], ['ours', 'theirs'], 'which sides to profile')
+  flags.DEFINE_integer('steps', 2, 'profiled steps (after one warm-up)')
+  flags.DEFINE_integer('top', 20, 'rows per table')
+  flags.DEFINE_integer('json_ops', 100, 'ops per side kept in the JSON')
+  apps.run(main, 'benchmarks/profile_train_step.py')

@@ -27,9 +27,8 @@ and the growth within one step (peak minus the RSS just before it). Writes
 
 The authors' code is hard-wired to 16 temporal tokens (``--frames=32``) and 7x7 windows in
 every stage (``--size`` / 4 / 2**(stages - 1) >= 7); a quick run shrinks the depth instead:
-``--size=112 --depths 2 2 2 --num_heads 3 6 12``.
+``--size=112 --depths=2,2,2 --num_heads=3,6,12``.
 """
-import argparse
 import ast
 import contextlib
 import importlib.util
@@ -44,7 +43,11 @@ import time
 import types
 from typing import Any, Dict, List
 
+from absl import app
+from absl import flags
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tps_jax import apps  # pylint: disable=g-import-not-at-top
 
 SIDES = ('tps-jax', 'PyTorch')
 KINDS = ('train', 'forward')
@@ -366,25 +369,46 @@ def markdown(res: Dict[str, Any]) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def main():
-  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  p.add_argument('--official_src', required=True,
-                 help="the authors' mmaction/models/backbones/swin_transformer2d_tps.py")
-  p.add_argument('--frames', type=int, default=32)
-  p.add_argument('--size', type=int, default=224)
-  p.add_argument('--batch', type=int, default=1)
-  p.add_argument('--depths', type=int, nargs='+', default=[2, 2, 6, 2])
-  p.add_argument('--num_heads', type=int, nargs='+', default=[3, 6, 12, 24])
-  p.add_argument('--num_classes', type=int, default=174)
-  p.add_argument('--repeats', type=int, default=3, help='timed rounds')
-  p.add_argument('--warmup', type=int, default=1, help='untimed rounds first')
-  p.add_argument('--override', action='append', default=[],
-                 help='a config field of ours, e.g. model.dtype=bfloat16 (repeatable)')
-  p.add_argument('--out_dir', default='docs')
-  p.add_argument('--name', default='vs_pytorch', help='output files <out_dir>/<name>.{md,json}')
-  p.add_argument('--cache_dir', default='/tmp/tps_jax_xla_cache',
-                 help="XLA's persistent compilation cache ('' = off)")
-  a = vars(p.parse_args())
+def define_flags(name: str) -> None:
+  """The flags both benchmarks share (defined by the script that runs, never at import)."""
+  flags.DEFINE_string('official_src', None,
+                      "the authors' mmaction/models/backbones/swin_transformer2d_tps.py")
+  flags.DEFINE_integer('frames', 32, 'frames per clip')
+  flags.DEFINE_integer('size', 224, 'frame size')
+  flags.DEFINE_integer('batch', 1, 'clips per step')
+  flags.DEFINE_list('depths', ['2', '2', '6', '2'], 'blocks per stage, e.g. 2,2,2')
+  flags.DEFINE_list('num_heads', ['3', '6', '12', '24'], 'heads per stage, e.g. 3,6,12')
+  flags.DEFINE_integer('num_classes', 174, 'classes of the head')
+  flags.DEFINE_multi_string('override', [],
+                            'a config field of ours, e.g. model.dtype=bfloat16 (repeatable)')
+  flags.DEFINE_string('out_dir', 'docs', 'where the outputs go')
+  flags.DEFINE_string('name', name, 'output files <out_dir>/<name>.{md,json}')
+  flags.DEFINE_string('cache_dir', '/tmp/tps_jax_xla_cache',
+                      "XLA's persistent compilation cache ('' = off)")
+
+
+COMMON_FLAGS = ('official_src', 'frames', 'size', 'batch', 'depths', 'num_heads', 'num_classes',
+                'override', 'out_dir', 'name', 'cache_dir')
+
+
+def flag_values(argv, extra=()) -> Dict[str, Any]:
+  """The parsed flags (:func:`define_flags`' and ``extra``) as a plain dict for the children."""
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  values = {name: flags.FLAGS[name].value for name in COMMON_FLAGS + tuple(extra)}
+  try:
+    values['depths'] = [int(d) for d in values['depths']]
+    values['num_heads'] = [int(h) for h in values['num_heads']]
+  except ValueError:
+    raise SystemExit(f'--depths={values["depths"]} / --num_heads={values["num_heads"]}: '
+                     'comma-separated integers') from None
+  return values
+
+
+def main(argv):
+  a = flag_values(argv, ('repeats', 'warmup'))
+  if not a['official_src']:
+    raise SystemExit("--official_src is required (the authors' swin_transformer2d_tps.py)")
   if len(a['depths']) != len(a['num_heads']):
     raise SystemExit(f'--depths={a["depths"]} and --num_heads={a["num_heads"]} differ in length')
   check_shape(a['frames'], a['size'], a['depths'])
@@ -405,4 +429,7 @@ def main():
 
 
 if __name__ == '__main__':
-  main()
+  define_flags('vs_pytorch')
+  flags.DEFINE_integer('repeats', 3, 'timed rounds')
+  flags.DEFINE_integer('warmup', 1, 'untimed rounds first')
+  apps.run(main, 'benchmarks/vs_pytorch.py')
