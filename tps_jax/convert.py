@@ -293,7 +293,7 @@ def load_pretrained_report(source: str, model_cfg, num_classes: Optional[int], r
   """Variables for ``config.init_from`` and a :class:`Pretrained` report.
 
   ``source``: a training workdir (its latest checkpoint; or its ``checkpoints`` /
-  ``checkpoints_best`` directory), an orbax directory of ``python -m tps_jax.convert``, an
+  ``checkpoints_best`` directory), an orbax directory of ``python -m tps_jax.apps.convert``, an
   official ``.pth``/``.npz``, or an ImageNet Swin ``.pth`` (inflated). The head is
   re-initialised when the stored class count differs from ``num_classes``.
   """
