@@ -314,8 +314,7 @@ BEST = 'checkpoints_best'
 def _manager_dir(path: str) -> Optional[str]:
   """``path`` itself or its ``checkpoints/`` when it holds orbax step directories."""
   for d in (os.path.join(path, 'checkpoints'), path):
-    if os.path.isdir(d) and any(n.isdigit() and os.path.isdir(os.path.join(d, n, 'state'))
-                                for n in os.listdir(d)):
+    if any(os.path.isdir(os.path.join(d, str(step), 'state')) for step in committed_steps(d)):
       return d
   return None
 
