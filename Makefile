@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 WORKDIR ?= workdir/synthetic_tps
 PYTEST_ARGS ?=
+# Huge-page malloc for the test process itself (entry points set it themselves: tps_jax/host.py).
+TEST_ENV := GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 
 .PHONY: venv demo test test-fast lint clean
 
@@ -23,10 +25,10 @@ demo: venv
 # Everything (CI). `test-fast`: the unit tests only (no end-to-end runs, no subprocesses),
 # for the edit-run loop.
 test: venv lint
-	$(PY) -m pytest -n 2 -q tests $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest -n 2 -q tests $(PYTEST_ARGS)
 
 test-fast: venv
-	$(PY) -m pytest -n 2 -q -m "not slow" tests $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest -n 2 -q -m "not slow" tests $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -258,14 +258,39 @@ def _worker(side: str, a: Dict[str, Any], conn) -> None:
     conn.send((sec, hwm - base, hwm - before))
 
 
+@contextlib.contextmanager
+def _malloc_env(huge_pages: bool):
+  """A child spawned inside runs with (or without) :mod:`tps_jax.host`'s huge-page tunable.
+
+  Ours runs as ``main.py`` does; the authors' code by default as its users run it (glibc's
+  defaults), with ``--pytorch_malloc=hugepages`` as ours.
+  """
+  saved = os.environ.get('GLIBC_TUNABLES')
+  from tps_jax import host  # pylint: disable=g-import-not-at-top
+  env = host.huge_page_env({}, host.thp_mode()) if huge_pages else None
+  kept = [t for t in (saved or '').split(':') if t and not t.startswith(host.TUNABLE + '=')]
+  if env:
+    kept.append(env['GLIBC_TUNABLES'])
+  os.environ['GLIBC_TUNABLES'] = ':'.join(kept)
+  try:
+    yield
+  finally:
+    if saved is None:
+      os.environ.pop('GLIBC_TUNABLES', None)
+    else:
+      os.environ['GLIBC_TUNABLES'] = saved
+
+
 def run(a: Dict[str, Any]) -> Dict[str, Any]:
   """Starts both sides, runs ``warmup`` + ``repeats`` interleaved rounds; returns everything."""
   ctx = multiprocessing.get_context('spawn')
-  workers = {}
+  workers, tunables = {}, {}
   for side in SIDES:
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_worker, args=(side, a, child), daemon=True)
-    proc.start()
+    with _malloc_env(side == 'tps-jax' or a['pytorch_malloc'] == 'hugepages'):
+      tunables[side] = os.environ.get('GLIBC_TUNABLES', '')
+      proc.start()
     workers[side] = (proc, parent)
   t0 = time.perf_counter()
   stats = {side: conn.recv() for side, (_, conn) in workers.items()}
@@ -292,7 +317,7 @@ def run(a: Dict[str, Any]) -> Dict[str, Any]:
     conn.send(None)
     proc.join(60)
   return {'args': {k: v for k, v in a.items() if k != 'official_src'}, 'stats': stats,
-          'times_s': times, 'peak_rss_bytes': peaks, 'step_rss_bytes': step_peaks,
+          'glibc_tunables': tunables, 'times_s': times, 'peak_rss_bytes': peaks, 'step_rss_bytes': step_peaks,
           'load_avg': load}
 
 
@@ -341,6 +366,10 @@ def markdown(res: Dict[str, Any]) -> str:
       f'Machine: {ours_stats["machine"]}; torch {theirs_stats["torch_version"]} with '
       f'{theirs_stats["torch_threads"]} threads; 1-minute load average '
       f'{res["load_avg"][0]:.1f} before the rounds, {res["load_avg"][1]:.1f} after.',
+      'glibc malloc: ' + '; '.join(
+          f'{side} with `GLIBC_TUNABLES={t}`' if t else f'{side} with the defaults'
+          for side, t in res.get('glibc_tunables', {}).items())
+      + ' (`tps_jax/host.py`: huge-page malloc, which every tps-jax entry point sets).',
       f'Parameters: tps-jax {ours_stats["params"] / 1e6:.2f} M, PyTorch '
       f'{theirs_stats["params"] / 1e6:.2f} M.',
       '',
@@ -383,12 +412,15 @@ def define_flags(name: str) -> None:
                             'a config field of ours, e.g. model.dtype=bfloat16 (repeatable)')
   flags.DEFINE_string('out_dir', 'docs', 'where the outputs go')
   flags.DEFINE_string('name', name, 'output files <out_dir>/<name>.{md,json}')
+  flags.DEFINE_enum('pytorch_malloc', 'default', ['default', 'hugepages'],
+                    "the authors' side with glibc's default malloc (as its users run it) "
+                    "or with ours (tps_jax/host.py's huge-page tunable)")
   flags.DEFINE_string('cache_dir', '/tmp/tps_jax_xla_cache',
                       "XLA's persistent compilation cache ('' = off)")
 
 
 COMMON_FLAGS = ('official_src', 'frames', 'size', 'batch', 'depths', 'num_heads', 'num_classes',
-                'override', 'out_dir', 'name', 'cache_dir')
+                'override', 'out_dir', 'name', 'cache_dir', 'pytorch_malloc')
 
 
 def flag_values(argv, extra=()) -> Dict[str, Any]:
