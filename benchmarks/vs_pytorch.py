@@ -265,12 +265,11 @@ def _malloc_env(huge_pages: bool):
   Ours runs as ``main.py`` does; the authors' code by default as its users run it (glibc's
   defaults), with ``--pytorch_malloc=hugepages`` as ours.
   """
-  saved = os.environ.get('GLIBC_TUNABLES')
   from tps_jax import host  # pylint: disable=g-import-not-at-top
-  env = host.huge_page_env({}, host.thp_mode()) if huge_pages else None
+  saved = os.environ.get('GLIBC_TUNABLES')
   kept = [t for t in (saved or '').split(':') if t and not t.startswith(host.TUNABLE + '=')]
-  if env:
-    kept.append(env['GLIBC_TUNABLES'])
+  if huge_pages:
+    kept.append(f'{host.TUNABLE}=1')
   os.environ['GLIBC_TUNABLES'] = ':'.join(kept)
   try:
     yield
@@ -317,7 +316,8 @@ def run(a: Dict[str, Any]) -> Dict[str, Any]:
     conn.send(None)
     proc.join(60)
   return {'args': {k: v for k, v in a.items() if k != 'official_src'}, 'stats': stats,
-          'glibc_tunables': tunables, 'times_s': times, 'peak_rss_bytes': peaks, 'step_rss_bytes': step_peaks,
+          'glibc_tunables': tunables, 'xla_flags': os.environ.get('XLA_FLAGS', ''),
+          'times_s': times, 'peak_rss_bytes': peaks, 'step_rss_bytes': step_peaks,
           'load_avg': load}
 
 
@@ -369,7 +369,8 @@ def markdown(res: Dict[str, Any]) -> str:
       'glibc malloc: ' + '; '.join(
           f'{side} with `GLIBC_TUNABLES={t}`' if t else f'{side} with the defaults'
           for side, t in res.get('glibc_tunables', {}).items())
-      + ' (`tps_jax/host.py`: huge-page malloc, which every tps-jax entry point sets).',
+      + ' (`tps_jax/host.py`: huge-page malloc, which every tps-jax entry point sets, as it '
+      'sets `XLA_FLAGS=' + res.get('xla_flags', '') + '`).',
       f'Parameters: tps-jax {ours_stats["params"] / 1e6:.2f} M, PyTorch '
       f'{theirs_stats["params"] / 1e6:.2f} M.',
       '',

@@ -13,7 +13,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 os.environ.setdefault('JAX_DISABLE_MOST_OPTIMIZATIONS', '1')
 # Entry points re-execute themselves with huge-page malloc (tps_jax/host.py); subprocesses
 # the tests start already have it (no second start), or opted out, as the user had it.
-if os.environ.get('TPS_JAX_HUGEPAGES') != '0':
+if os.environ.get('TPS_JAX_TUNE_HOST') != '0':
   os.environ.setdefault('GLIBC_TUNABLES', 'glibc.malloc.hugetlb=1')
 
 # The official PyTorch fixture lives in ../shared beside the checkout; TPS_SHARED_DIR

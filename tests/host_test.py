@@ -1,4 +1,4 @@
-"""tps_jax.host: the huge-page malloc re-exec every entry point does first."""
+"""tps_jax.host: huge-page malloc (a re-exec) and XLA's memory-minimizing scheduler."""
 import os
 import platform
 import subprocess
@@ -9,27 +9,32 @@ import pytest
 from tps_jax import host
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FLAG = '--xla_cpu_enable_concurrency_optimized_scheduler=false'
 
 
 @pytest.mark.parametrize('mode', ['always', 'madvise'])
-def test_sets_the_tunable_where_the_kernel_has_thp(mode):
-  assert host.huge_page_env({'A': '1'}, mode) == {'A': '1', 'GLIBC_TUNABLES': 'glibc.malloc.hugetlb=1'}
+def test_sets_both_where_the_kernel_has_thp(mode):
+  assert host.tuned_env({'A': '1'}, mode) == {
+      'A': '1', 'GLIBC_TUNABLES': 'glibc.malloc.hugetlb=1', 'XLA_FLAGS': FLAG}
 
 
-def test_keeps_the_users_own_tunables():
-  env = host.huge_page_env({'GLIBC_TUNABLES': 'glibc.malloc.arena_max=2'}, 'madvise')
+def test_keeps_the_users_own_settings():
+  env = host.tuned_env({'GLIBC_TUNABLES': 'glibc.malloc.arena_max=2',
+                        'XLA_FLAGS': '--xla_force_host_platform_device_count=8'}, 'madvise')
   assert env['GLIBC_TUNABLES'] == 'glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1'
+  assert env['XLA_FLAGS'] == '--xla_force_host_platform_device_count=8 ' + FLAG
+  chosen = {'GLIBC_TUNABLES': 'glibc.malloc.hugetlb=0',
+            'XLA_FLAGS': '--xla_cpu_enable_concurrency_optimized_scheduler=true'}
+  assert host.tuned_env(chosen, 'always') == chosen
 
 
-@pytest.mark.parametrize('environ,mode', [
-    ({}, 'never'),                                            # THP off: nothing to gain
-    ({}, None),                                               # unknown (no sysfs)
-    ({'TPS_JAX_HUGEPAGES': '0'}, 'madvise'),                  # opted out
-    ({'GLIBC_TUNABLES': 'glibc.malloc.hugetlb=0'}, 'always'),  # the user's own choice
-    ({'GLIBC_TUNABLES': 'glibc.malloc.hugetlb=1'}, 'always'),  # already re-executed
-])
-def test_no_reexec(environ, mode):
-  assert host.huge_page_env(environ, mode) is None
+@pytest.mark.parametrize('mode', ['never', None])  # THP off, or unknown (no sysfs)
+def test_no_tunable_without_thp(mode):
+  assert host.tuned_env({}, mode) == {'XLA_FLAGS': FLAG}
+
+
+def test_opt_out():
+  assert host.tuned_env({'TPS_JAX_TUNE_HOST': '0'}, 'always') == {'TPS_JAX_TUNE_HOST': '0'}
 
 
 def test_thp_mode_reads_the_bracketed_word(tmp_path, monkeypatch):
@@ -41,17 +46,37 @@ def test_thp_mode_reads_the_bracketed_word(tmp_path, monkeypatch):
   assert host.thp_mode() is None
 
 
+def _run(script, env):
+  return subprocess.run([sys.executable, '-c', script, 'x', '--y=1'], cwd=ROOT, env=env,
+                        capture_output=True, text=True, check=True, timeout=60).stdout.splitlines()
+
+
+SCRIPT = ('import os, sys; print("start", os.getpid(), sys.argv[1:], flush=True); '
+          'from tps_jax import host; host.configure(); '
+          'print("env", os.environ.get("GLIBC_TUNABLES"), os.environ.get("XLA_FLAGS"))')
+
+
 @pytest.mark.skipif(sys.platform != 'linux' or platform.libc_ver()[0] != 'glibc'
                     or host.thp_mode() not in ('always', 'madvise'),
                     reason='needs glibc Linux with transparent huge pages')
 def test_reexecutes_once_with_the_same_pid_and_argv():
-  script = ('import os, sys; print("start", os.getpid(), sys.argv[1:], flush=True); '
-            'from tps_jax import host; host.use_huge_pages(); '
-            'print("tunables", os.environ.get("GLIBC_TUNABLES"))')
-  env = {k: v for k, v in os.environ.items() if k not in ('GLIBC_TUNABLES', host.OPT_OUT)}
-  out = subprocess.run([sys.executable, '-c', script, 'x', '--y=1'], cwd=ROOT, env=env,
-                       capture_output=True, text=True, check=True, timeout=60).stdout.splitlines()
+  env = {k: v for k, v in os.environ.items()
+         if k not in ('GLIBC_TUNABLES', 'XLA_FLAGS', host.OPT_OUT)}
+  out = _run(SCRIPT, env)
   starts = [line for line in out if line.startswith('start')]
   assert len(starts) == 2 and starts[0] == starts[1], out  # ran twice: same pid, same argv
   assert "['x', '--y=1']" in starts[0]
-  assert out[-1] == 'tunables glibc.malloc.hugetlb=1'
+  assert out[-1] == f'env glibc.malloc.hugetlb=1 {FLAG}'
+
+
+def test_no_reexec_when_the_tunable_is_set():
+  env = dict(os.environ, GLIBC_TUNABLES='glibc.malloc.hugetlb=1')
+  env.pop('XLA_FLAGS', None)
+  env.pop(host.OPT_OUT, None)
+  out = _run(SCRIPT, env)
+  assert len([line for line in out if line.startswith('start')]) == 1, out
+  assert out[-1] == f'env glibc.malloc.hugetlb=1 {FLAG}'  # the XLA flag, set in place
+
+
+def test_release_free_memory_runs():
+  host.release_free_memory()  # malloc_trim(0) on glibc, a no-op elsewhere

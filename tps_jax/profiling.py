@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 import jax
 import jax.numpy as jnp
 
+from tps_jax import host
 from tps_jax import models
 
 # Every field of a profile, in the order of the table; ``None`` where not measured.
@@ -239,6 +240,7 @@ class Profiler:
         self._state, metrics = step(self._state, clips, step_rng)
         return metrics
       self._calls['train'] = run_step
+    host.release_free_memory()  # what compiling left in the heap, as the train loop does
 
   def calls(self) -> Dict[str, Callable[[], Any]]:
     """``'forward'`` and (when built) ``'train'`` as zero-argument functions."""

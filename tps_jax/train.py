@@ -41,6 +41,7 @@ import input_pipeline
 from input_pipeline import readers
 from tps_jax import checkpoints
 from tps_jax import evaluation
+from tps_jax import host
 from tps_jax import inference
 from tps_jax import locking
 from tps_jax import mixing
@@ -531,6 +532,8 @@ def _train(run: '_Run', evaluate_during: bool) -> Dict:
       with jax.profiler.StepTraceAnnotation('train', step_num=step):
         batch = sharding.host_to_global(next(it), run.mesh)
         state, metrics = p_train(state, batch, train_rng)
+      if step == start + 1:  # compiled by now: return the compiler's freed memory
+        host.release_free_memory()
       pending.append(metrics)
       for hook in hooks:
         hook(step)
