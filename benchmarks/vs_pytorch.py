@@ -41,7 +41,7 @@ import statistics
 import sys
 import time
 import types
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from absl import app
 from absl import flags
@@ -228,6 +228,40 @@ def _status_bytes(key: str) -> int:
   raise KeyError(key)
 
 
+def gemm_shapes(a: Dict[str, Any]) -> List[Tuple[int, int, int]]:
+  """``(M, K, N)`` of the step's largest dots (stage 1 and 3 MLP, full clip) and a square."""
+  tokens = a['batch'] * a['frames'] // 2 * (a['size'] // 4) ** 2
+  return [(tokens, 96, 384), (tokens, 384, 96), (tokens // 16, 384, 1536), (2048, 2048, 2048)]
+
+
+def gemm_rates(side: str, a: Dict[str, Any], repeats: int = 5) -> Dict[str, float]:
+  """This framework's float32 matmul rate, GFLOP/s (best of ``repeats``), per shape.
+
+  With the step's FLOPs it gives a floor no scheduling can beat: the step's dots alone at
+  the best rate either framework reaches here.
+  """
+  rates = {}
+  for m, k, n in gemm_shapes(a):
+    if side == 'tps-jax':
+      import jax  # pylint: disable=g-import-not-at-top
+      x = jax.random.normal(jax.random.key(0), (m, k))
+      w = jax.random.normal(jax.random.key(1), (k, n))
+      mm = jax.jit(lambda x, w: x @ w)
+      call = lambda: jax.block_until_ready(mm(x, w))  # pylint: disable=cell-var-from-loop
+    else:
+      import torch  # pylint: disable=g-import-not-at-top
+      x, w, out = torch.randn(m, k), torch.randn(k, n), torch.empty(m, n)
+      call = lambda: torch.mm(x, w, out=out)  # pylint: disable=cell-var-from-loop
+    call()
+    best = float('inf')
+    for _ in range(repeats):
+      t0 = time.perf_counter()
+      call()
+      best = min(best, time.perf_counter() - t0)
+    rates[f'{m}x{k}x{n}'] = 2 * m * k * n / best / 1e9
+  return rates
+
+
 def _worker(side: str, a: Dict[str, Any], conn) -> None:
   """One side in its own process: build, then run one call per request.
 
@@ -240,6 +274,7 @@ def _worker(side: str, a: Dict[str, Any], conn) -> None:
   importlib.import_module('tps_jax.train' if side == 'tps-jax' else 'torch')
   base = _status_bytes('VmRSS')
   calls, stats = build_ours(a) if side == 'tps-jax' else build_theirs(a)
+  stats['gemm_gflops_per_s'] = gemm_rates(side, a)
   conn.send(stats)
   while True:
     kind = conn.recv()
@@ -325,6 +360,10 @@ def _ratios(theirs: List[float], ours: List[float]) -> List[float]:
   return [t / o for t, o in zip(theirs, ours)]
 
 
+def a_batch(res: Dict[str, Any]) -> int:
+  return res['args']['batch']
+
+
 def summary(res: Dict[str, Any]) -> Dict[str, Any]:
   """Medians, per-round ratios (PyTorch / ours, > 1: ours faster) and the memory ratio."""
   out = {}
@@ -334,6 +373,14 @@ def summary(res: Dict[str, Any]) -> Dict[str, Any]:
     out[kind] = {'ours_median_s': statistics.median(ours),
                  'theirs_median_s': statistics.median(theirs),
                  'ratio_median': statistics.median(r), 'ratio_min': min(r), 'ratio_max': max(r)}
+  ours_stats = res['stats']['tps-jax']
+  rates = [r for side in SIDES for r in res['stats'][side].get('gemm_gflops_per_s', {}).values()]
+  if rates and ours_stats.get('train_gflops'):
+    best = max(rates)
+    for kind in KINDS:  # the same model: XLA's FLOP count stands for both sides
+      gflops = ours_stats[f'{kind}_gflops'] * a_batch(res)
+      out[kind].update(gflops=gflops, dot_floor_s=gflops / best, best_gemm_gflops_per_s=best,
+                       target_s=out[kind]['theirs_median_s'] / 1.5)
   for key in ('peak_rss_bytes', 'step_rss_bytes'):  # ours / theirs (< 1: ours smaller)
     p = res[key]
     out[key.replace('_bytes', '_ratio')] = (p['tps-jax']['train'] / p['PyTorch']['train']
@@ -366,11 +413,10 @@ def markdown(res: Dict[str, Any]) -> str:
       f'Machine: {ours_stats["machine"]}; torch {theirs_stats["torch_version"]} with '
       f'{theirs_stats["torch_threads"]} threads; 1-minute load average '
       f'{res["load_avg"][0]:.1f} before the rounds, {res["load_avg"][1]:.1f} after.',
-      'glibc malloc: ' + '; '.join(
-          f'{side} with `GLIBC_TUNABLES={t}`' if t else f'{side} with the defaults'
+      'Host settings (`tps_jax/host.py`, what every tps-jax entry point sets): ' + '; '.join(
+          f'{side} with `GLIBC_TUNABLES={t}`' if t else f'{side} with glibc\'s defaults'
           for side, t in res.get('glibc_tunables', {}).items())
-      + ' (`tps_jax/host.py`: huge-page malloc, which every tps-jax entry point sets, as it '
-      'sets `XLA_FLAGS=' + res.get('xla_flags', '') + '`).',
+      + f'; tps-jax with `XLA_FLAGS={res.get("xla_flags", "")}`.',
       f'Parameters: tps-jax {ours_stats["params"] / 1e6:.2f} M, PyTorch '
       f'{theirs_stats["params"] / 1e6:.2f} M.',
       '',
@@ -382,6 +428,28 @@ def markdown(res: Dict[str, Any]) -> str:
     lines.append(f'| {label} | {fmt(t["PyTorch"][kind])} (median {k["theirs_median_s"]:.2f}) '
                  f'| {fmt(t["tps-jax"][kind])} (median {k["ours_median_s"]:.2f}) '
                  f'| **{k["ratio_median"]:.2f}x** ({k["ratio_min"]:.2f}-{k["ratio_max"]:.2f}) |')
+  if 'dot_floor_s' in s['train']:
+    rates = {side: res['stats'][side]['gemm_gflops_per_s'] for side in SIDES}
+    lines += [
+        '',
+        'What the CPU allows: each side\'s float32 matmul rate on the step\'s largest dot '
+        'shapes (GFLOP/s, best of 5), and the floor it sets: the step\'s FLOPs (XLA\'s cost '
+        'analysis; the two models are the same) at the best rate either side reaches, as if '
+        'everything else (LayerNorm, softmax, GELU, layout copies, AdamW) were free.',
+        '',
+        '| M x K x N | ' + ' | '.join(SIDES) + ' |',
+        '| --- | ' + ' | '.join('---:' for _ in SIDES) + ' |',
+    ]
+    for shape in rates[SIDES[0]]:
+      lines.append(f'| {shape} | ' + ' | '.join(f'{rates[side][shape]:.0f}' for side in SIDES)
+                   + ' |')
+    lines += ['', '| per step | GFLOP | dots-only floor | 1.5x PyTorch would be | tps-jax |',
+              '| --- | ---: | ---: | ---: | ---: |']
+    for kind in KINDS:
+      k = s[kind]
+      lines.append(f'| {kind} | {k["gflops"]:.0f} | {k["dot_floor_s"]:.2f} s at '
+                   f'{k["best_gemm_gflops_per_s"]:.0f} GFLOP/s | {k["target_s"]:.2f} s | '
+                   f'{k["ours_median_s"]:.2f} s |')
   q = res['step_rss_bytes']
   def mem(d, kind):
     ours, theirs = d['tps-jax'][kind], d['PyTorch'][kind]
