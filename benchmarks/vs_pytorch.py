@@ -277,20 +277,23 @@ def _worker(side: str, a: Dict[str, Any], conn) -> None:
   stats['gemm_gflops_per_s'] = gemm_rates(side, a)
   conn.send(stats)
   while True:
-    kind = conn.recv()
-    if kind is None:
+    request = conn.recv()
+    if request is None:
       return
+    kind, steps = request
     with open('/proc/self/clear_refs', 'w') as f:
       f.write('5')  # reset VmHWM to the current RSS
     before = _status_bytes('VmRSS')
-    t0 = time.perf_counter()
-    out = calls[kind]()
-    if side == 'tps-jax':
-      import jax  # pylint: disable=g-import-not-at-top
-      jax.block_until_ready(out)
-    sec = time.perf_counter() - t0
+    secs = []
+    for _ in range(steps):
+      t0 = time.perf_counter()
+      out = calls[kind]()
+      if side == 'tps-jax':
+        import jax  # pylint: disable=g-import-not-at-top
+        jax.block_until_ready(out)
+      secs.append(time.perf_counter() - t0)
     hwm = _status_bytes('VmHWM')
-    conn.send((sec, hwm - base, hwm - before))
+    conn.send((secs, hwm - base, hwm - before))
 
 
 @contextlib.contextmanager
@@ -330,6 +333,7 @@ def run(a: Dict[str, Any]) -> Dict[str, Any]:
   stats = {side: conn.recv() for side, (_, conn) in workers.items()}
   print(f'built both sides in {time.perf_counter() - t0:.0f} s', flush=True)
   times = {s: {k: [] for k in KINDS} for s in SIDES}
+  all_steps = {s: {k: [] for k in KINDS} for s in SIDES}
   peaks = {s: {k: 0 for k in KINDS} for s in SIDES}
   step_peaks = {s: {k: 0 for k in KINDS} for s in SIDES}
   load = [os.getloadavg()[0]]
@@ -337,22 +341,25 @@ def run(a: Dict[str, Any]) -> Dict[str, Any]:
     for kind in KINDS:
       for side in SIDES:
         conn = workers[side][1]
-        conn.send(kind)
-        sec, peak, step_peak = conn.recv()
+        conn.send((kind, a['steps_per_round']))
+        secs, peak, step_peak = conn.recv()
+        sec = statistics.mean(secs[1:] or secs)  # the first step after the other side's turn
         peaks[side][kind] = max(peaks[side][kind], peak)
         if r >= a['warmup']:  # PyTorch creates AdamW's state in its first step
           step_peaks[side][kind] = max(step_peaks[side][kind], step_peak)
         if r >= a['warmup']:
           times[side][kind].append(sec)
+          all_steps[side][kind].append(secs)
         print(f'round {r - a["warmup"] + 1 if r >= a["warmup"] else "warmup"}: {side} {kind} '
-              f'{sec:.2f} s, peak RSS +{peak / 2**30:.2f} GiB', flush=True)
+              f'{", ".join(f"{x:.2f}" for x in secs)} s, peak RSS +{peak / 2**30:.2f} GiB',
+              flush=True)
   load.append(os.getloadavg()[0])
   for proc, conn in workers.values():
     conn.send(None)
     proc.join(60)
   return {'args': {k: v for k, v in a.items() if k != 'official_src'}, 'stats': stats,
           'glibc_tunables': tunables, 'xla_flags': os.environ.get('XLA_FLAGS', ''),
-          'times_s': times, 'peak_rss_bytes': peaks, 'step_rss_bytes': step_peaks,
+          'times_s': times, 'step_times_s': all_steps, 'peak_rss_bytes': peaks, 'step_rss_bytes': step_peaks,
           'load_avg': load}
 
 
@@ -403,12 +410,15 @@ def markdown(res: Dict[str, Any]) -> str:
       f'{a["num_classes"]} classes, {ours_stats["dtype"]}'
       + (f' (ours with {", ".join(a["override"])})' if a['override'] else '') + '. '
       f'Per step of the whole batch, {a["repeats"]} rounds interleaved after {a["warmup"]} '
-      'warm-up round(s), each side in its own process (`benchmarks/vs_pytorch.py`). Ratio = '
-      'PyTorch time / tps-jax time, per round (> 1: tps-jax faster); the median and the '
-      'range over rounds. Memory: the high-water RSS of the side\'s process during its '
-      'steps (reset before each) minus its RSS after importing its framework (weights, '
-      'optimizer state, activations, workspace, and what building/compiling left '
-      'resident), and minus its RSS just before the step (what one step itself adds).',
+      'warm-up round(s), each side in its own process (`benchmarks/vs_pytorch.py`); in a '
+      f'round each side runs {a.get("steps_per_round", 1)} consecutive step(s), as in '
+      'training, and its time is their mean without the first (which follows the other '
+      'side\'s turn). Ratio = PyTorch time / tps-jax time, per round (> 1: tps-jax '
+      'faster); the median and the range over rounds. Memory: the high-water RSS of the '
+      'side\'s process during its steps (reset before each round) minus its RSS after '
+      'importing its framework (weights, optimizer state, activations, workspace, and what '
+      'building/compiling left resident), and minus its RSS just before the round (what '
+      'the steps themselves add).',
       '',
       f'Machine: {ours_stats["machine"]}; torch {theirs_stats["torch_version"]} with '
       f'{theirs_stats["torch_threads"]} threads; 1-minute load average '
@@ -507,7 +517,7 @@ def flag_values(argv, extra=()) -> Dict[str, Any]:
 
 
 def main(argv):
-  a = flag_values(argv, ('repeats', 'warmup'))
+  a = flag_values(argv, ('repeats', 'warmup', 'steps_per_round'))
   if not a['official_src']:
     raise SystemExit("--official_src is required (the authors' swin_transformer2d_tps.py)")
   if len(a['depths']) != len(a['num_heads']):
@@ -533,4 +543,8 @@ if __name__ == '__main__':
   define_flags('vs_pytorch')
   flags.DEFINE_integer('repeats', 3, 'timed rounds')
   flags.DEFINE_integer('warmup', 1, 'untimed rounds first')
+  flags.DEFINE_integer('steps_per_round', 3,
+                       'consecutive calls of one side per round, as in training; the round\'s '
+                       'time is their mean without the first (which follows the other side\'s '
+                       'turn: a few cold seconds on a shared VM, for both sides)')
   apps.run(main, 'benchmarks/vs_pytorch.py')
