@@ -222,7 +222,7 @@ def main(argv):
   res = {'args': {k: v for k, v in a.items() if k != 'official_src'}}
   for side, fn in (('ours', profile_ours), ('theirs', profile_theirs)):
     if side in a['sides']:
-      with vs_pytorch._malloc_env(side == 'ours' or a['pytorch_malloc'] == 'hugepages'):  # pylint: disable=protected-access
+      with vs_pytorch.malloc_env(side == 'ours' or a['pytorch_malloc'] == 'hugepages'):
         res[side] = _in_child(fn, a)
       res[side]['total_ms'] = sum(o['ms'] for o in res[side]['ops'])
       del res[side]['ops'][a['json_ops']:]  # the long tail: thousands of tiny thunks

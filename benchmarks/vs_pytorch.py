@@ -273,6 +273,8 @@ def _worker(side: str, a: Dict[str, Any], conn) -> None:
   # the baseline RSS, then the model.
   importlib.import_module('tps_jax.train' if side == 'tps-jax' else 'torch')
   base = _status_bytes('VmRSS')
+  if side == 'tps-jax':
+    import jax  # pylint: disable=g-import-not-at-top
   calls, stats = build_ours(a) if side == 'tps-jax' else build_theirs(a)
   stats['gemm_gflops_per_s'] = gemm_rates(side, a)
   conn.send(stats)
@@ -289,7 +291,6 @@ def _worker(side: str, a: Dict[str, Any], conn) -> None:
       t0 = time.perf_counter()
       out = calls[kind]()
       if side == 'tps-jax':
-        import jax  # pylint: disable=g-import-not-at-top
         jax.block_until_ready(out)
       secs.append(time.perf_counter() - t0)
     hwm = _status_bytes('VmHWM')
@@ -297,7 +298,7 @@ def _worker(side: str, a: Dict[str, Any], conn) -> None:
 
 
 @contextlib.contextmanager
-def _malloc_env(huge_pages: bool):
+def malloc_env(huge_pages: bool):
   """A child spawned inside runs with (or without) :mod:`tps_jax.host`'s huge-page tunable.
 
   Ours runs as ``main.py`` does; the authors' code by default as its users run it (glibc's
@@ -325,7 +326,7 @@ def run(a: Dict[str, Any]) -> Dict[str, Any]:
   for side in SIDES:
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_worker, args=(side, a, child), daemon=True)
-    with _malloc_env(side == 'tps-jax' or a['pytorch_malloc'] == 'hugepages'):
+    with malloc_env(side == 'tps-jax' or a['pytorch_malloc'] == 'hugepages'):
       tunables[side] = os.environ.get('GLIBC_TUNABLES', '')
       proc.start()
     workers[side] = (proc, parent)
@@ -359,16 +360,12 @@ def run(a: Dict[str, Any]) -> Dict[str, Any]:
     proc.join(60)
   return {'args': {k: v for k, v in a.items() if k != 'official_src'}, 'stats': stats,
           'glibc_tunables': tunables, 'xla_flags': os.environ.get('XLA_FLAGS', ''),
-          'times_s': times, 'step_times_s': all_steps, 'peak_rss_bytes': peaks, 'step_rss_bytes': step_peaks,
-          'load_avg': load}
+          'times_s': times, 'step_times_s': all_steps, 'peak_rss_bytes': peaks,
+          'step_rss_bytes': step_peaks, 'load_avg': load}
 
 
 def _ratios(theirs: List[float], ours: List[float]) -> List[float]:
   return [t / o for t, o in zip(theirs, ours)]
-
-
-def a_batch(res: Dict[str, Any]) -> int:
-  return res['args']['batch']
 
 
 def summary(res: Dict[str, Any]) -> Dict[str, Any]:
@@ -385,7 +382,7 @@ def summary(res: Dict[str, Any]) -> Dict[str, Any]:
   if rates and ours_stats.get('train_gflops'):
     best = max(rates)
     for kind in KINDS:  # the same model: XLA's FLOP count stands for both sides
-      gflops = ours_stats[f'{kind}_gflops'] * a_batch(res)
+      gflops = ours_stats[f'{kind}_gflops'] * res['args']['batch']
       out[kind].update(gflops=gflops, dot_floor_s=gflops / best, best_gemm_gflops_per_s=best,
                        target_s=out[kind]['theirs_median_s'] / 1.5)
   for key in ('peak_rss_bytes', 'step_rss_bytes'):  # ours / theirs (< 1: ours smaller)

@@ -1,6 +1,5 @@
 """tps_jax.host: huge-page malloc (a re-exec) and XLA's memory-minimizing scheduler."""
 import os
-import platform
 import subprocess
 import sys
 
@@ -56,8 +55,7 @@ SCRIPT = ('import os, sys; print("start", os.getpid(), sys.argv[1:], flush=True)
           'print("env", os.environ.get("GLIBC_TUNABLES"), os.environ.get("XLA_FLAGS"))')
 
 
-@pytest.mark.skipif(sys.platform != 'linux' or platform.libc_ver()[0] != 'glibc'
-                    or host.thp_mode() not in ('always', 'madvise'),
+@pytest.mark.skipif(not host.glibc_linux() or host.thp_mode() not in ('always', 'madvise'),
                     reason='needs glibc Linux with transparent huge pages')
 def test_reexecutes_once_with_the_same_pid_and_argv():
   env = {k: v for k, v in os.environ.items()

@@ -63,7 +63,8 @@ def thp_mode() -> Optional[str]:
   return text[start + 1:end] if 0 <= start < end else None
 
 
-def _glibc_linux() -> bool:
+def glibc_linux() -> bool:
+  """Linux with glibc: where the tunable and ``malloc_trim`` exist."""
   return sys.platform == 'linux' and platform.libc_ver()[0] == 'glibc'
 
 
@@ -73,7 +74,7 @@ def configure() -> None:
   has not started yet). Call it first thing: nothing of the first process survives the
   re-execution but its pid.
   """
-  env = tuned_env(os.environ, thp_mode() if _glibc_linux() else None)
+  env = tuned_env(os.environ, thp_mode() if glibc_linux() else None)
   if env.get('GLIBC_TUNABLES') != os.environ.get('GLIBC_TUNABLES'):
     sys.stdout.flush()
     sys.stderr.flush()
@@ -87,5 +88,5 @@ def release_free_memory() -> None:
   Compiling a step leaves ~0.5 GB of freed compiler memory resident; call after the
   first (compiling) step. A no-op off glibc.
   """
-  if _glibc_linux():
+  if glibc_linux():
     ctypes.CDLL('libc.so.6').malloc_trim(0)
