@@ -11,6 +11,14 @@ SIZES = {
 
 # Mosaic pattern C of the paper: s[h % 3][w % 3] = temporal shift of that window position.
 PATTERN_C = ((-4, 1, 2), (-1, 0, 3), (-2, -3, 4))
+# Mosaics by name (config.model.shift_pattern takes any). Only C is in the released code;
+# the others are smaller mosaics of the same kind for ablations (docs/ablation.md): every
+# offset equally often in each 3x3 / 2x2 tile.
+PATTERNS = {
+    'C': PATTERN_C,                                  # offsets -4..4: 9 frames
+    'latin3': ((-1, 0, 1), (0, 1, -1), (1, -1, 0)),  # offsets -1..1: 3 frames
+    'square2': ((-1, 0), (1, 2)),                    # offsets -1..2: 4 frames
+}
 
 # Per-architecture defaults that differ from TPS.
 ARCH_DEFAULTS = {
@@ -18,6 +26,8 @@ ARCH_DEFAULTS = {
     'swin2d': dict(window_size=(1, 7, 7), bias='relative'),
     'tsm': dict(window_size=(1, 7, 7), bias='relative'),
     'video_swin': dict(window_size=(8, 7, 7), bias='relative'),
+    'patch_only': dict(window_size=(1, 7, 7), bias='relative'),    # TPS without channel shift
+    'channel_only': dict(window_size=(1, 7, 7), bias='relative'),  # TPS without patch shift
 }
 
 
@@ -28,7 +38,7 @@ def model_config(arch: str = 'tps', size: str = 'tiny') -> ml_collections.Config
   if size not in SIZES:
     raise ValueError(f'config.model.size={size!r} is not one of {sorted(SIZES)}')
   c = ml_collections.ConfigDict()
-  c.arch = arch                    # tps | swin2d | tsm | video_swin
+  c.arch = arch                    # tps | swin2d | tsm | video_swin | patch_only | channel_only
   c.size = size                    # informational: the SIZES row the numbers came from
   c.embed_dim = SIZES[size]['embed_dim']
   c.depths = SIZES[size]['depths']

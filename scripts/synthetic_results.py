@@ -1,19 +1,34 @@
-"""Runs the default run and its baselines, and writes the README's results table.
+"""Every synthetic-set result over seeds: the README's results table, the ablation, the CI guard.
 
-    python scripts/synthetic_results.py                      # tps swin2d tsm video_swin
-    python scripts/synthetic_results.py --archs=tps,swin2d --data_dir=/tmp/tfds
+    python scripts/synthetic_results.py                        # README table: 4 models x 3 seeds
+    python scripts/synthetic_results.py --table=ablation       # docs/ablation.{md,json,png}
+    python scripts/synthetic_results.py --table=guard --seeds=5  # docs/guard.{md,json}: CI margin
+    python scripts/synthetic_results.py --check                # make demo vs the README's range
 
-Each architecture trains with ``configs/synthetic_<arch>.py`` through ``main.py`` (one
-subprocess each, so each is timed like the README's command), then the table of
-validation top-1, GFLOPs per clip (XLA's count for one eval clip) and train step time is
-written to ``docs/synthetic_results.md`` and ``docs/synthetic_results.json``.
+Each row of a table is a config file plus ``--config.*`` overrides; each (row, seed) is one
+``main.py`` run in ``WORKDIR_ROOT/<table>/<row>/seed<k>`` with ``--config.seed=k`` (the seed
+draws the initialisation, the data order and the augmentation). Runs go ``--jobs`` at a
+time, each pinned to its own cores. Everything is resumable: a finished run is read, not
+rerun, and an unfinished one resumes from its checkpoint, so rerunning the command after an
+interruption only does what is missing. Each run records the commit it started at, and the
+tables say which commits measured them.
+
+A result is a distribution: tables give mean +- std (sample std over seeds) and every seed's
+value. Training on a CPU is deterministic for a given machine and build, but a change of
+float rounding anywhere (another CPU, thread count, XLA version, an "exact" rewrite of an op)
+moves a from-scratch run like a change of seed does (docs/synthetic_results.md: how the
+demo's single-seed headline moved 10 points under a change of rounding).
 """
+import concurrent.futures
+import dataclasses
 import json
 import os
 import platform
 import subprocess
 import sys
+import threading
 import time
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from absl import app
 from absl import flags
@@ -22,86 +37,238 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-flags.DEFINE_list('archs', ['tps', 'swin2d', 'tsm', 'video_swin'], 'synthetic_<arch>.py configs')
+flags.DEFINE_enum('table', 'results', ['results', 'ablation', 'guard'], 'which table to run')
+flags.DEFINE_list('rows', [], 'only these rows of the table (default: all)')
+flags.DEFINE_integer('seeds', 3, 'seeds 0 .. N-1 per row')
+flags.DEFINE_integer('jobs', max(1, (os.cpu_count() or 1) // 2),
+                     'runs at a time, each pinned to cpu_count / jobs cores')
 flags.DEFINE_string('workdir_root', os.path.join(ROOT, 'workdir', 'synthetic_results'),
-                    'one workdir per architecture (removed first: every run starts fresh)')
-flags.DEFINE_string('data_dir', None, 'TFDS data dir (default: WORKDIR_ROOT/tfds, removed '
-                    'first, so the first run wall time includes generating the data set)')
-flags.DEFINE_string('output', os.path.join(ROOT, 'docs', 'synthetic_results'),
-                    'writes OUTPUT.md and OUTPUT.json')
-flags.DEFINE_integer('timeout', 3600, 'seconds per run')
+                    'runs go to WORKDIR_ROOT/<table>/<row>/seed<k> (kept: reruns resume)')
+flags.DEFINE_string('data_dir', None, 'TFDS data dir (default WORKDIR_ROOT/tfds)')
+flags.DEFINE_string('docs', os.path.join(ROOT, 'docs'), 'writes DOCS/<table>.{md,json,png}')
 flags.DEFINE_string('readme', os.path.join(ROOT, 'README.md'),
-                    'file whose block between the BEGIN/END markers gets the table ("" = none)')
+                    'results table: file whose BEGIN/END block gets it ("" = none)')
+flags.DEFINE_integer('timeout', 3600, 'seconds per run')
+flags.DEFINE_bool('check', False, 'run the demo (seed 0 of the results rows in --rows, '
+                  'default tps) afresh in WORKDIR_ROOT/check and compare it with the range '
+                  'docs/synthetic_results.json states; exit 1 outside it')
 FLAGS = flags.FLAGS
 
 BEGIN = '<!-- BEGIN synthetic_results (scripts/synthetic_results.py) -->'
 END = '<!-- END synthetic_results -->'
-NAMES = {'tps': 'TPS', 'swin2d': 'Swin-2D', 'tsm': 'TSM-Swin', 'video_swin': 'Video Swin'}
+RANGE_STDS = 2.0  # the stated range of a result: mean +- RANGE_STDS sample std over seeds
 
 
-def gflops_per_clip(config_path: str) -> float:
+@dataclasses.dataclass(frozen=True)
+class Row:
+  name: str                       # directory name and --rows key
+  label: str                      # what the table calls it
+  config: str                     # config file (optionally ':arg')
+  overrides: Tuple[str, ...] = ()  # --config.x=y flags of main.py
+
+
+_GUARD = 'configs/synthetic_guard.py'
+TABLES: Dict[str, List[Row]] = {
+    'results': [Row('tps', 'TPS', 'configs/synthetic_tps.py'),
+                Row('swin2d', 'Swin-2D', 'configs/synthetic_swin2d.py'),
+                Row('tsm', 'TSM-Swin', 'configs/synthetic_tsm.py'),
+                Row('video_swin', 'Video Swin', 'configs/synthetic_video_swin.py')],
+    # The paper's ablation structure at the guard's budget (configs/synthetic_guard.py).
+    'ablation': [Row('none', 'no shift (Swin-2D)', _GUARD + ':swin2d'),
+                 Row('channel_only', 'channel shift only', _GUARD + ':channel_only'),
+                 Row('patch_only', 'patch shift only', _GUARD + ':patch_only'),
+                 Row('tps', 'channel + patch (TPS)', _GUARD),
+                 Row('tsm', 'channel shift in every block (TSM)', _GUARD + ':tsm'),
+                 Row('pattern_latin3', 'TPS, mosaic 3x3 offsets -1..1', _GUARD + ':tps,latin3'),
+                 Row('pattern_square2', 'TPS, mosaic 2x2 offsets -1..2',
+                     _GUARD + ':tps,square2'),
+                 Row('ratio_4', 'TPS, channel shift 2/4 of channels',
+                     _GUARD, ('--config.model.channel_shift_div=4',)),
+                 Row('ratio_16', 'TPS, channel shift 2/16 of channels',
+                     _GUARD, ('--config.model.channel_shift_div=16',))],
+    'guard': [Row('tps', 'TPS', _GUARD), Row('swin2d', 'Swin-2D', _GUARD + ':swin2d')],
+}
+METRICS = ('val_top1', 'pair_accuracy', 'direction_accuracy')
+
+
+def commit() -> str:
+  """HEAD's short hash, with ``+dirty`` when tracked files differ from it."""
+  head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True,
+                        text=True).stdout.strip() or 'unknown'
+  dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=ROOT,
+                         capture_output=True, text=True).stdout.strip()
+  return head + ('+dirty' if dirty else '')
+
+
+def pair_scores(counts: np.ndarray) -> Tuple[float, float]:
+  """(right pair, direction) of a confusion matrix whose classes come in pairs (2k, 2k+1).
+
+  Right pair: the predicted class is in the true time-reversal pair, the most a
+  frame-order-blind model can get right. Direction: of those, the fraction that is the
+  true class; a frame-order-blind model gets 0.5 in expectation (it sees the same frames
+  for a clip and its reversal).
+  """
+  pair = np.arange(len(counts)) // 2
+  in_pair = counts[pair[:, None] == pair[None, :]].sum()
+  return float(in_pair / counts.sum()), float(np.trace(counts) / max(in_pair, 1))
+
+
+def gflops_per_clip(row: Row) -> float:
   """XLA's FLOP count of one eval clip (forward pass), from ``tps_jax.profiling``."""
-  import importlib  # pylint: disable=g-import-not-at-top
   from tps_jax import profiling  # pylint: disable=g-import-not-at-top
-  name = os.path.splitext(os.path.basename(config_path))[0]
-  config = importlib.import_module(f'configs.{name}').get_config()
+  config = load_config(row)  # the results rows have no overrides
   prof = profiling.Profiler(config, batch=1, frames=config.input.num_frames,
                             size=config.input.eval_image_size, num_classes=10,
                             train_step=False, materialize=False)
   return prof.stats['forward_gflops']
 
 
-def data_dir() -> str:
-  return FLAGS.data_dir or os.path.join(FLAGS.workdir_root, 'tfds')
+def load_config(row: Row):
+  """The row's config file called with its ``:arg`` (without ``overrides``, main.py's job)."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  path, _, arg = row.config.partition(':')
+  module = importlib.import_module('configs.' + os.path.splitext(os.path.basename(path))[0])
+  return module.get_config(arg) if arg else module.get_config()
 
 
-def pair_accuracy(confusion_csv: str) -> float:
-  """Fraction of clips whose predicted class is in the right time-reversal pair (2k, 2k+1).
-
-  A frame-order-blind model can get this right but not the direction inside the pair.
-  """
-  from tps_jax import visualize  # pylint: disable=g-import-not-at-top
-  counts, _ = visualize.read_confusion(confusion_csv)
-  pair = np.arange(len(counts)) // 2
-  return float(counts[pair[:, None] == pair[None, :]].sum() / counts.sum())
+def run_dir(table: str, row: Row, seed: int) -> str:
+  return os.path.join(FLAGS.workdir_root, table, row.name, f'seed{seed}')
 
 
-def run(arch: str) -> dict:
-  """Trains one architecture with main.py; returns its row of the table."""
-  config = os.path.join('configs', f'synthetic_{arch}.py')
-  workdir = os.path.join(FLAGS.workdir_root, arch)
-  subprocess.run(['rm', '-rf', workdir], check=True)
-  cmd = [sys.executable, 'main.py', f'--config={config}', f'--workdir={workdir}',
-         f'--config.dataset.data_dir={data_dir()}']
-  t0 = time.time()
-  result = subprocess.run(cmd, cwd=ROOT, timeout=FLAGS.timeout, capture_output=True, text=True)
-  wall = time.time() - t0
+def finished(workdir: str) -> Optional[dict]:
+  """``metrics.json`` of a run that finished its training and final evaluation, else None."""
+  try:
+    with open(os.path.join(workdir, 'metrics.json')) as f:
+      summary = json.load(f)
+  except (OSError, ValueError):
+    return None
+  return summary if summary.get('eval') and summary.get('finished', True) else None
+
+
+def train(row: Row, seed: int, workdir: str, cores: Sequence[int]) -> None:
+  """Runs (or resumes) main.py for one (row, seed), pinned to ``cores``."""
+  os.makedirs(workdir, exist_ok=True)
+  stamp = os.path.join(workdir, 'commit.txt')
+  if not os.path.exists(stamp):  # the commit this run started at (a resume keeps it)
+    with open(stamp, 'w') as f:
+      f.write(commit() + '\n')
+  data_dir = FLAGS.data_dir or os.path.join(FLAGS.workdir_root, 'tfds')
+  cmd = [sys.executable, 'main.py', f'--config={row.config}', f'--workdir={workdir}',
+         f'--config.dataset.data_dir={data_dir}', f'--config.seed={seed}', *row.overrides]
+  pin = (lambda: os.sched_setaffinity(0, cores)) if hasattr(os, 'sched_setaffinity') else None
+  with open(workdir + '.log', 'a') as log:
+    result = subprocess.run(cmd, cwd=ROOT, timeout=FLAGS.timeout, stdout=log, stderr=log,
+                            preexec_fn=pin)
   if result.returncode:
-    raise RuntimeError(f'{" ".join(cmd)} failed:\n{result.stderr[-3000:]}')
-  summary = json.load(open(os.path.join(workdir, 'metrics.json')))
+    raise RuntimeError(f'{" ".join(cmd)} failed (rc {result.returncode}): see {workdir}.log')
+
+
+def read_run(workdir: str) -> dict:
+  """One finished run's numbers."""
+  from tps_jax import visualize  # pylint: disable=g-import-not-at-top
+  summary = finished(workdir)
   split = sorted(summary['eval'])[0]
   ev = summary['eval'][split]
-  per_class = json.load(open(os.path.join(workdir, f'eval_{split}.json')))
-  return dict(arch=arch, model=NAMES.get(arch, arch), config=config,
-              val_top1=ev['top1'], val_top5=ev['top5'],
-              mean_class_accuracy=ev['mean_class_accuracy'],
-              per_class_accuracy=per_class['per_class_accuracy'],
-              pair_accuracy=pair_accuracy(os.path.join(workdir, f'confusion_{split}.csv')),
-              gflops_per_clip=gflops_per_clip(config), params=summary['num_params'],
-              train_step_seconds=summary['train_step_seconds'],
-              batch_size=summary['config']['batch_size'], steps=summary['step'],
-              wall_seconds=wall)
+  counts, _ = visualize.read_confusion(os.path.join(workdir, f'confusion_{split}.csv'))
+  pair, direction = pair_scores(counts)
+  with open(os.path.join(workdir, 'commit.txt')) as f:
+    stamp = f.read().strip()
+  return dict(val_top1=ev['top1'], pair_accuracy=pair, direction_accuracy=direction,
+              train_step_seconds=summary['train_step_seconds'], params=summary['num_params'],
+              steps=summary['step'], batch_size=summary['config']['batch_size'], commit=stamp)
 
 
-def table(rows) -> str:
-  lines = ['| model | val top-1 | right pair | GFLOPs / clip | params | step time (s) '
-           '| wall time |', '|---|---|---|---|---|---|---|']
-  for r in rows:
-    lines.append(f'| {r["model"]} | {100 * r["val_top1"]:.1f}% | '
-                 f'{100 * r["pair_accuracy"]:.1f}% | {r["gflops_per_clip"]:.3f} | '
-                 f'{r["params"] / 1e3:.0f} K | {r["train_step_seconds"]:.3f} | '
-                 f'{r["wall_seconds"] / 60:.1f} min |')
+def run_table(table: str, rows: Sequence[Row], seeds: Sequence[int]) -> Dict[str, List[dict]]:
+  """Runs what is missing (``--jobs`` at a time) and returns every row's per-seed numbers."""
+  todo = [(row, s) for row in rows for s in seeds if not finished(run_dir(table, row, s))]
+  jobs = max(1, min(FLAGS.jobs, len(todo)))
+  cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else [0]
+  free = [cpus[i::jobs] for i in range(jobs)]  # disjoint core sets, one per running job
+  lock, done, t0 = threading.Lock(), [0], time.time()
+
+  def one(row, seed):
+    with lock:
+      cores = free.pop()
+    try:
+      train(row, seed, run_dir(table, row, seed), cores)
+    finally:
+      with lock:
+        free.append(cores)
+        done[0] += 1
+        rate = (time.time() - t0) / done[0]
+        print(f'[{done[0]}/{len(todo)}] {row.name} seed {seed} done; ETA '
+              f'{rate * (len(todo) - done[0]) / 60:.0f} min', flush=True)
+
+  if todo:
+    print(f'{len(todo)} runs to do, {jobs} at a time', flush=True)
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+      for f in [pool.submit(one, row, s) for row, s in todo]:
+        f.result()
+  return {row.name: [read_run(run_dir(table, row, s)) for s in seeds] for row in rows}
+
+
+def stats(values: Sequence[float]) -> dict:
+  v = np.asarray(values, float)
+  std = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+  return dict(mean=float(v.mean()), std=std, min=float(v.min()), max=float(v.max()),
+              values=[float(x) for x in v])
+
+
+def summarize(rows: Sequence[Row], runs: Dict[str, List[dict]], with_gflops: bool) -> List[dict]:
+  out = []
+  for row in rows:
+    r = runs[row.name]
+    entry = dict(name=row.name, label=row.label, config=row.config,
+                 overrides=list(row.overrides), seeds=len(r),
+                 commits=sorted({x['commit'] for x in r}), params=r[0]['params'],
+                 steps=r[0]['steps'], batch_size=r[0]['batch_size'],
+                 train_step_seconds=float(np.median([x['train_step_seconds'] for x in r])))
+    entry.update({m: stats([x[m] for x in r]) for m in METRICS})
+    if with_gflops:
+      entry['gflops_per_clip'] = gflops_per_clip(row)
+    out.append(entry)
+  return out
+
+
+def pct(s: dict) -> str:
+  """``mean +- std`` in percent, then every seed's value."""
+  seeds = ', '.join(f'{100 * v:.1f}' for v in s['values'])
+  return f'{100 * s["mean"]:.1f} ± {100 * s["std"]:.1f} ({seeds})'
+
+
+def markdown(entries: Sequence[dict], with_cost: bool) -> str:
+  head = '| model | val top-1 (%) | right pair (%) | direction (%) |'
+  rule = '|---|---|---|---|'
+  if with_cost:
+    head += ' GFLOPs / clip | params | step time (s) |'
+    rule += '---|---|---|'
+  lines = [head, rule]
+  for e in entries:
+    line = (f'| {e["label"]} | {pct(e["val_top1"])} | {pct(e["pair_accuracy"])} | '
+            f'{pct(e["direction_accuracy"])} |')
+    if with_cost:
+      line += (f' {e["gflops_per_clip"]:.3f} | {e["params"] / 1e3:.0f} K | '
+               f'{e["train_step_seconds"]:.3f} |')
+    lines.append(line)
   return '\n'.join(lines)
+
+
+def header(table: str, entries: Sequence[dict]) -> str:
+  e0 = entries[0]
+  commits = sorted({c for e in entries for c in e['commits']})
+  machine = f'{platform.machine()}, {os.cpu_count()} CPU cores'
+  what = {'results': 'the validation set of `reversal_pairs/small`, each config as `make demo` '
+                     'runs it',
+          'ablation': 'the validation set of `reversal_pairs/mini` at the CI guard\'s budget '
+                      '(`configs/synthetic_guard.py`)',
+          'guard': 'the validation set of `reversal_pairs/mini` (`configs/synthetic_guard.py`)'}
+  return (f'<!-- written by scripts/synthetic_results.py --table={table}; do not edit -->\n'
+          f'Mean ± std over {e0["seeds"]} seeds (then each seed: 0, 1, ...) on {what[table]}: '
+          f'{e0["steps"]} steps of {e0["batch_size"]} clips from scratch, measured at commit '
+          f'{", ".join(commits)} on {machine}. Right pair = the predicted class is in the true '
+          'time-reversal pair (all a frame-order-blind model can get right); direction = of '
+          'those, the share with the right direction of time (0.5 for a frame-order-blind '
+          'model).\n\n')
 
 
 def replace_block(path: str, text: str) -> None:
@@ -116,27 +283,80 @@ def replace_block(path: str, text: str) -> None:
     f.write(f'{head}{BEGIN}\n{text}{END}{tail}')
 
 
+def plot(entries: Sequence[dict], title: str, path: str) -> None:
+  """Bars of mean val top-1 and direction accuracy, error bars = std, dots = seeds."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, axes = plt.subplots(1, 2, figsize=(12, 0.5 * len(entries) + 1.8), sharey=True)
+  y = np.arange(len(entries))
+  for ax, metric, name in zip(axes, ('val_top1', 'direction_accuracy'),
+                              ('val top-1', 'direction (within the right pair)')):
+    means = [100 * e[metric]['mean'] for e in entries]
+    stds = [100 * e[metric]['std'] for e in entries]
+    ax.barh(y, means, xerr=stds, color='tab:blue', alpha=0.6, capsize=4)
+    for i, e in enumerate(entries):
+      ax.plot([100 * v for v in e[metric]['values']], [i] * e['seeds'], 'k.', ms=5)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel(f'{name} (%)')
+    ax.grid(axis='x', alpha=0.3)
+  axes[1].axvline(50, color='gray', ls='--', lw=1)
+  axes[0].set_yticks(y, [e['label'] for e in entries])
+  axes[0].invert_yaxis()
+  fig.suptitle(title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def check(rows: Sequence[Row]) -> int:
+  """Runs seed 0 of ``rows`` afresh; 1 if one lands outside the range the docs state."""
+  with open(os.path.join(FLAGS.docs, 'synthetic_results.json')) as f:
+    stated = {e['name']: e for e in json.load(f)['rows']}
+  root = FLAGS.workdir_root
+  FLAGS.workdir_root = os.path.join(root, 'check')
+  subprocess.run(['rm', '-rf', FLAGS.workdir_root], check=True)
+  if not FLAGS.data_dir:
+    FLAGS.data_dir = os.path.join(root, 'tfds')
+  runs = run_table('results', rows, [0])
+  bad = 0
+  for row in rows:
+    got, s = runs[row.name][0]['val_top1'], stated[row.name]['val_top1']
+    lo, hi = s['mean'] - RANGE_STDS * s['std'], s['mean'] + RANGE_STDS * s['std']
+    ok = lo <= got <= hi
+    bad += not ok
+    print(f'{"ok" if ok else "OUTSIDE"}: {row.label} val top-1 {100 * got:.1f}% at '
+          f'{commit()}; stated {100 * s["mean"]:.1f} ± {100 * s["std"]:.1f}% over '
+          f'{s["seeds"]} seeds, range [{100 * lo:.1f}, {100 * hi:.1f}]%')
+  return 1 if bad else 0
+
+
 def main(argv):
   del argv
-  if not FLAGS.data_dir:
-    subprocess.run(['rm', '-rf', data_dir()], check=True)
-  rows = [run(arch) for arch in FLAGS.archs]
-  machine = f'{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores'
-  r0 = rows[0]
-  md = (f'<!-- written by scripts/synthetic_results.py; do not edit -->\n'
-        f'Synthetic `reversal_pairs` validation set ({len(rows)} runs of `main.py`, '
-        f'{r0["steps"]} steps of {r0["batch_size"]} clips each, from scratch, on {machine}; '
-        'right pair = predicted class in the true time-reversal pair, the most a '
-        'frame-order-blind model can get right; step time = median seconds per training '
-        'step; wall time includes start-up, compilation and evaluation, and generating the '
-        'data set for the first run).\n\n'
-        + table(rows) + '\n')
-  os.makedirs(os.path.dirname(FLAGS.output), exist_ok=True)
-  with open(FLAGS.output + '.md', 'w') as f:
+  rows = TABLES[FLAGS.table]
+  if FLAGS.rows:
+    unknown = set(FLAGS.rows) - {r.name for r in rows}
+    if unknown:
+      raise app.UsageError(f'--rows: {sorted(unknown)} not in table {FLAGS.table!r} '
+                           f'({", ".join(r.name for r in rows)})')
+    rows = [r for r in rows if r.name in FLAGS.rows]
+  if FLAGS.check:
+    if not FLAGS.rows:
+      rows = rows[:1]
+    sys.exit(check(rows))
+  runs = run_table(FLAGS.table, rows, list(range(FLAGS.seeds)))
+  with_cost = FLAGS.table == 'results'
+  entries = summarize(rows, runs, with_gflops=with_cost)
+  md = header(FLAGS.table, entries) + markdown(entries, with_cost) + '\n'
+  name = 'synthetic_results' if FLAGS.table == 'results' else FLAGS.table
+  os.makedirs(FLAGS.docs, exist_ok=True)
+  with open(os.path.join(FLAGS.docs, name + '.md'), 'w') as f:
     f.write(md)
-  with open(FLAGS.output + '.json', 'w') as f:
-    json.dump(dict(machine=machine, rows=rows), f, indent=1)
-  if FLAGS.readme:
+  with open(os.path.join(FLAGS.docs, name + '.json'), 'w') as f:
+    json.dump(dict(table=FLAGS.table, range_stds=RANGE_STDS, rows=entries), f, indent=1)
+  plot(entries, f'{FLAGS.table}: mean ± std over {FLAGS.seeds} seeds',
+       os.path.join(FLAGS.docs, name + '.png'))
+  if FLAGS.table == 'results' and FLAGS.readme:
     replace_block(FLAGS.readme, md)
   print(md)
 

@@ -24,7 +24,8 @@ separation, and must be learnable from scratch by a small model on a CPU in minu
 Labels go round robin over the 10 classes, so every split is exactly balanced; split and
 clip index seed each clip, so the data set is identical on every machine.
 
-Configs: `tiny` (tests, seconds), `small` (the CPU demo, 32 x 64 x 64), `large`.
+Configs: `tiny` (tests, seconds), `mini` (the CI guard, 8 x 32 x 32: the demo's model
+input, rendered at that size), `small` (the CPU demo, 32 x 64 x 64), `large`.
 """
 import dataclasses
 import io
@@ -59,6 +60,10 @@ class ReversalPairs(tfds.core.GeneratorBasedBuilder):
           name='tiny', description='16 frames of 32x32, 40/20/20 clips: for tests.',
           spec=render.RenderSpec(num_frames=16, height=32, width=32),
           num_examples=(('train', 40), ('validation', 20), ('test', 20))),
+      ReversalPairsConfig(
+          name='mini', description='8 frames of 32x32, 2000/500/500 clips: the CI guard.',
+          spec=render.RenderSpec(num_frames=8, height=32, width=32),
+          num_examples=(('train', 2000), ('validation', 500), ('test', 500))),
       ReversalPairsConfig(
           name='small', description='32 frames of 64x64, 4000/1000/1000 clips: the CPU demo.',
           spec=render.RenderSpec(num_frames=32, height=64, width=64),

@@ -26,6 +26,9 @@ ARCHS = {
     'swin2d': ('none', 'none'),     # frames independent (up to the temporal patch size)
     'tsm': ('channel', 'channel'),  # channel shift everywhere
     'video_swin': ('none', 'none'),  # 3D windows do the temporal modelling
+    # Ablations of TPS's two shifts (docs/ablation.md): the other op's blocks do none.
+    'patch_only': ('none', 'patch'),
+    'channel_only': ('channel', 'none'),
 }
 
 
