@@ -29,6 +29,7 @@ def get_config(arg: str = 'tps'):
   config.dataset = data_table.dataset_config('synthetic_mini')
   config.input = data_table.input_config('synthetic_mini')
   config.num_train_steps = GUARD_STEPS
+  config.optim.learning_rate = 3e-3    # twice the demo's: a tenth of its steps
   config.optim.warmup_epochs = 0.8     # 50 steps of 62.5 per epoch (2000 clips / 32)
   config.eval_every_steps = 0          # only the final evaluation
   config.eval_every_epochs = 0.0
