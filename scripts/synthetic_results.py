@@ -95,19 +95,6 @@ def commit() -> str:
   return head + ('+dirty' if dirty else '')
 
 
-def pair_scores(counts: np.ndarray) -> Tuple[float, float]:
-  """(right pair, direction) of a confusion matrix whose classes come in pairs (2k, 2k+1).
-
-  Right pair: the predicted class is in the true time-reversal pair, the most a
-  frame-order-blind model can get right. Direction: of those, the fraction that is the
-  true class; a frame-order-blind model gets 0.5 in expectation (it sees the same frames
-  for a clip and its reversal).
-  """
-  pair = np.arange(len(counts)) // 2
-  in_pair = counts[pair[:, None] == pair[None, :]].sum()
-  return float(in_pair / counts.sum()), float(np.trace(counts) / max(in_pair, 1))
-
-
 def gflops_per_clip(row: Row) -> float:
   """XLA's FLOP count of one eval clip (forward pass), from ``tps_jax.profiling``."""
   from tps_jax import profiling  # pylint: disable=g-import-not-at-top
@@ -164,15 +151,17 @@ def train(row: Row, seed: int, workdir: str, cores: Sequence[int]) -> None:
 
 def read_run(workdir: str) -> dict:
   """One finished run's numbers."""
+  from tps_jax import evaluation  # pylint: disable=g-import-not-at-top
   from tps_jax import visualize  # pylint: disable=g-import-not-at-top
   summary = finished(workdir)
   split = sorted(summary['eval'])[0]
   ev = summary['eval'][split]
   counts, _ = visualize.read_confusion(os.path.join(workdir, f'confusion_{split}.csv'))
-  pair, direction = pair_scores(counts)
+  scores = evaluation.reversal_pair_scores(counts)
   with open(os.path.join(workdir, 'commit.txt')) as f:
     stamp = f.read().strip()
-  return dict(val_top1=ev['top1'], pair_accuracy=pair, direction_accuracy=direction,
+  return dict(val_top1=ev['top1'], pair_accuracy=scores['pair'],
+              direction_accuracy=scores['direction'],
               train_step_seconds=summary['train_step_seconds'], params=summary['num_params'],
               steps=summary['step'], batch_size=summary['config']['batch_size'], commit=stamp)
 

@@ -90,3 +90,13 @@ def test_classes_without_examples_are_absent_not_zero(tmp_path):
   assert written['mean_class_accuracy'] == 0.5
   rows = list(csv.reader(open(tmp_path / 'confusion_validation.csv')))
   assert [r[2] for r in rows[1:]] == ['0.5000', '', '']
+
+
+def test_reversal_pair_scores_split_pair_from_direction():
+  confusion = np.array([[6, 2, 2, 0],    # class 0: 8 in its pair (0, 1), 6 of them right
+                        [4, 4, 0, 0],    # class 1: 8 in pair, 4 right
+                        [0, 0, 5, 5],    # a frame-order-blind guess inside pair (2, 3)
+                        [0, 0, 5, 5]])
+  scores = evaluation.reversal_pair_scores(confusion)
+  assert scores['pair'] == pytest.approx(36 / 38)
+  assert scores['direction'] == pytest.approx(20 / 36)

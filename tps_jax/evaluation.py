@@ -94,6 +94,21 @@ class Accumulator:
 _ID_BYTES = 256
 
 
+def reversal_pair_scores(confusion: np.ndarray) -> Dict[str, float]:
+  """Scores of a label space made of time-reversal pairs (2k, 2k+1), e.g. ``reversal_pairs``.
+
+  Returns:
+    ``pair``: the share of clips predicted inside their true pair, all that a
+    frame-order-blind model can get right; ``direction``: of those, the share predicted
+    with the right direction of time. A frame-order-blind model sees the same frames in a
+    clip and in its reversal, so its ``direction`` is 0.5 in expectation.
+  """
+  pair = np.arange(len(confusion)) // 2
+  in_pair = confusion[pair[:, None] == pair[None, :]].sum()
+  return dict(pair=float(in_pair / max(confusion.sum(), 1)),
+              direction=float(np.trace(confusion) / max(in_pair, 1)))
+
+
 def encode_ids(ids) -> np.ndarray:
   """(B,) ids (bytes or str) -> (B, 256) uint8, zero-padded; longer ids are refused."""
   out = np.zeros((len(ids), _ID_BYTES), np.uint8)

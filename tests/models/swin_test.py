@@ -95,9 +95,17 @@ def test_swin2d_treats_frames_independently():
   np.testing.assert_allclose(feats(x[:, ::-1])[:, ::-1], feats(x), atol=1e-5)
 
 
+def test_ablation_archs_keep_one_of_tps_shifts_each():
+  from tps_jax.models import swin  # pylint: disable=g-import-not-at-top
+  assert swin.block_ops('tps', 4) == ('channel', 'patch', 'channel', 'patch')
+  assert swin.block_ops('patch_only', 4) == ('none', 'patch', 'none', 'patch')
+  assert swin.block_ops('channel_only', 4) == ('channel', 'none', 'channel', 'none')
+
+
 @pytest.mark.slow
-def test_tps_depends_on_frame_order():
-  model = build_model(_tiny(patch_size=(1, 4, 4)), 5)
+@pytest.mark.parametrize('arch', ['tps', 'patch_only', 'channel_only'])
+def test_tps_and_its_ablations_depend_on_frame_order(arch):
+  model = build_model(_tiny(arch, patch_size=(1, 4, 4)), 5)
   x = jax.random.normal(jax.random.key(0), (1, 8, 28, 28, 3))
   v = jax.jit(lambda x: model.init(jax.random.key(1), x, train=False))(x)
   pooled = jax.jit(lambda x: model.apply(v, x, train=False)[1]['pooled'])
