@@ -259,6 +259,19 @@ def header(table: str, entries: Sequence[dict]) -> str:
           'model).\n\n')
 
 
+def guard_note(entries: Sequence[dict]) -> str:
+  """The bounds tests/guard_test.py derives from this table (same formula, same function)."""
+  from tps_jax import evaluation  # pylint: disable=g-import-not-at-top
+  d = {e['name']: e['direction_accuracy'] for e in entries}
+  low = d['tps']['mean'] - evaluation.prediction_margin(d['tps']['values'])
+  high = d['swin2d']['mean'] + evaluation.prediction_margin(d['swin2d']['values'])
+  return (f'\nCI guard (`tests/guard_test.py`): a fresh TPS run at seed 0 must reach direction '
+          f'accuracy {100 * low:.1f}%, the one-sided 99% prediction bound of these '
+          f'{len(d["tps"]["values"])} seeds (mean - t(0.99, n-1) std sqrt(1 + 1/n)); the same '
+          f'bound upwards for Swin-2D is {100 * high:.1f}%, and the guard requires the first '
+          'above the second.\n')
+
+
 def replace_block(path: str, text: str) -> None:
   """Puts `text` between the BEGIN/END markers of `path` (both must be there)."""
   with open(path) as f:
@@ -336,6 +349,8 @@ def main(argv):
   with_cost = FLAGS.table == 'results'
   entries = summarize(rows, runs, with_gflops=with_cost)
   md = header(FLAGS.table, entries) + markdown(entries, with_cost) + '\n'
+  if FLAGS.table == 'guard':
+    md += guard_note(entries)
   name = 'synthetic_results' if FLAGS.table == 'results' else FLAGS.table
   os.makedirs(FLAGS.docs, exist_ok=True)
   with open(os.path.join(FLAGS.docs, name + '.md'), 'w') as f:

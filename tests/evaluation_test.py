@@ -100,3 +100,9 @@ def test_reversal_pair_scores_split_pair_from_direction():
   scores = evaluation.reversal_pair_scores(confusion)
   assert scores['pair'] == pytest.approx(36 / 38)
   assert scores['direction'] == pytest.approx(20 / 36)
+
+
+def test_prediction_margin_is_students_t_for_one_more_draw():
+  values = [0.80, 0.84, 0.88, 0.82, 0.86]   # std 0.0316, n 5, t(0.99, 4) = 3.747
+  assert evaluation.prediction_margin(values, 0.99) == pytest.approx(
+      3.7469 * np.std(values, ddof=1) * np.sqrt(1.2), rel=1e-4)

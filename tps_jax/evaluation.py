@@ -109,6 +109,20 @@ def reversal_pair_scores(confusion: np.ndarray) -> Dict[str, float]:
               direction=float(np.trace(confusion) / max(in_pair, 1)))
 
 
+def prediction_margin(values: Sequence[float], confidence: float = 0.99) -> float:
+  """Half-width of the one-sided prediction interval for one more draw, from ``values``.
+
+  A result measured over n seeds predicts where the next run (another seed, or the same
+  seed on another machine, whose float rounding acts like one) lands: above
+  ``mean - t(confidence, n-1) * std * sqrt(1 + 1/n)`` with probability ``confidence``
+  (Student t, normal draws, sample std).
+  """
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  v = np.asarray(values, float)
+  n = len(v)
+  return float(stats.t.ppf(confidence, n - 1) * v.std(ddof=1) * np.sqrt(1 + 1 / n))
+
+
 def encode_ids(ids) -> np.ndarray:
   """(B,) ids (bytes or str) -> (B, 256) uint8, zero-padded; longer ids are refused."""
   out = np.zeros((len(ids), _ID_BYTES), np.uint8)
