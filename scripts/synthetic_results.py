@@ -228,15 +228,14 @@ def markdown(entries: Sequence[dict], with_cost: bool) -> str:
   head = '| model | val top-1 (%) | right pair (%) | direction (%) |'
   rule = '|---|---|---|---|'
   if with_cost:
-    head += ' GFLOPs / clip | params | step time (s) |'
-    rule += '---|---|---|'
+    head += ' GFLOPs / clip | params |'
+    rule += '---|---|'
   lines = [head, rule]
   for e in entries:
     line = (f'| {e["label"]} | {pct(e["val_top1"])} | {pct(e["pair_accuracy"])} | '
             f'{pct(e["direction_accuracy"])} |')
     if with_cost:
-      line += (f' {e["gflops_per_clip"]:.3f} | {e["params"] / 1e3:.0f} K | '
-               f'{e["train_step_seconds"]:.3f} |')
+      line += f' {e["gflops_per_clip"]:.3f} | {e["params"] / 1e3:.0f} K |'
     lines.append(line)
   return '\n'.join(lines)
 
@@ -256,7 +255,35 @@ def header(table: str, entries: Sequence[dict]) -> str:
           f'{", ".join(commits)} on {machine}. Right pair = the predicted class is in the true '
           'time-reversal pair (all a frame-order-blind model can get right); direction = of '
           'those, the share with the right direction of time (0.5 for a frame-order-blind '
-          'model).\n\n')
+          'model). Times per step are in the JSON only: the runs shared the cores with each '
+          'other (docs/efficiency.md measures speed).\n\n')
+
+
+# Pairs the tables compare: is the difference beyond the seed spread?
+COMPARE = {'results': (('tps', 'tsm'), ('tps', 'swin2d'), ('tps', 'video_swin')),
+           'ablation': (('tps', 'channel_only'), ('tps', 'patch_only'), ('tps', 'none'),
+                        ('patch_only', 'none'), ('channel_only', 'none'),
+                        ('tps', 'pattern_latin3'), ('tps', 'ratio_4')),
+           'guard': (('tps', 'swin2d'),)}
+
+
+def comparisons(table: str, entries: Sequence[dict]) -> str:
+  """Welch's t-test on val top-1 and direction for the table's pairs of rows."""
+  from scipy import stats as st  # pylint: disable=g-import-not-at-top
+  by = {e['name']: e for e in entries}
+  lines = ['', '| comparison | val top-1: difference (p) | direction: difference (p) |',
+           '|---|---|---|']
+  for a, b in COMPARE[table]:
+    if a not in by or b not in by:
+      continue
+    cells = []
+    for metric in ('val_top1', 'direction_accuracy'):
+      x, y = by[a][metric]['values'], by[b][metric]['values']
+      p = st.ttest_ind(x, y, equal_var=False).pvalue if len(x) > 1 and len(y) > 1 else float('nan')
+      cells.append(f'{100 * (np.mean(x) - np.mean(y)):+.1f} points (p = {p:.2g})')
+    lines.append(f'| {by[a]["label"]} − {by[b]["label"]} | {cells[0]} | {cells[1]} |')
+  return '\n'.join(lines) + ('\n\np: Welch\'s t-test over seeds; a large p means the '
+                             'difference is within the seed spread.\n')
 
 
 def guard_note(entries: Sequence[dict]) -> str:
@@ -349,6 +376,7 @@ def main(argv):
   with_cost = FLAGS.table == 'results'
   entries = summarize(rows, runs, with_gflops=with_cost)
   md = header(FLAGS.table, entries) + markdown(entries, with_cost) + '\n'
+  md += comparisons(FLAGS.table, entries)
   if FLAGS.table == 'guard':
     md += guard_note(entries)
   name = 'synthetic_results' if FLAGS.table == 'results' else FLAGS.table
