@@ -45,33 +45,57 @@ def test_thp_mode_reads_the_bracketed_word(tmp_path, monkeypatch):
   assert host.thp_mode() is None
 
 
-def _run(script, env):
-  return subprocess.run([sys.executable, '-c', script, 'x', '--y=1'], cwd=ROOT, env=env,
-                        capture_output=True, text=True, check=True, timeout=60).stdout.splitlines()
+def _run(script, env, tmp_path, how='file'):
+  """Runs ``script`` as a file (re-runnable), with ``-c`` or from stdin; its stdout lines."""
+  path = tmp_path / 'script.py'
+  path.write_text(script)
+  argv = {'file': [str(path)], '-c': ['-c', script], 'stdin': ['-']}[how]
+  return subprocess.run([sys.executable, *argv, 'x', '--y=1'], cwd=ROOT, env=env,
+                        input=script if how == 'stdin' else None, capture_output=True,
+                        text=True, check=True, timeout=60).stdout.splitlines()
 
 
-SCRIPT = ('import os, sys; print("start", os.getpid(), sys.argv[1:], flush=True); '
+def _untuned_env():
+  return {k: v for k, v in os.environ.items()
+          if k not in ('GLIBC_TUNABLES', 'XLA_FLAGS', host.OPT_OUT)}
+
+
+SCRIPT = ('import os, sys; sys.path.insert(0, os.getcwd()); '
+          'print("start", os.getpid(), sys.argv[1:], flush=True); '
           'from tps_jax import host; host.configure(); '
           'print("env", os.environ.get("GLIBC_TUNABLES"), os.environ.get("XLA_FLAGS"))')
+THP = pytest.mark.skipif(not host.glibc_linux() or host.thp_mode() not in ('always', 'madvise'),
+                         reason='needs glibc Linux with transparent huge pages')
 
 
-@pytest.mark.skipif(not host.glibc_linux() or host.thp_mode() not in ('always', 'madvise'),
-                    reason='needs glibc Linux with transparent huge pages')
-def test_reexecutes_once_with_the_same_pid_and_argv():
-  env = {k: v for k, v in os.environ.items()
-         if k not in ('GLIBC_TUNABLES', 'XLA_FLAGS', host.OPT_OUT)}
-  out = _run(SCRIPT, env)
+@THP
+def test_reexecutes_a_script_once_with_the_same_pid_and_argv(tmp_path):
+  out = _run(SCRIPT, _untuned_env(), tmp_path)
   starts = [line for line in out if line.startswith('start')]
   assert len(starts) == 2 and starts[0] == starts[1], out  # ran twice: same pid, same argv
   assert "['x', '--y=1']" in starts[0]
   assert out[-1] == f'env glibc.malloc.hugetlb=1 {FLAG}'
 
 
-def test_no_reexec_when_the_tunable_is_set():
-  env = dict(os.environ, GLIBC_TUNABLES='glibc.malloc.hugetlb=1')
-  env.pop('XLA_FLAGS', None)
-  env.pop(host.OPT_OUT, None)
-  out = _run(SCRIPT, env)
+@THP
+@pytest.mark.parametrize('how', ['-c', 'stdin'])
+def test_code_from_stdin_or_c_runs_once_with_the_xla_flag_alone(tmp_path, how):
+  out = _run(SCRIPT, _untuned_env(), tmp_path, how)
+  assert len([line for line in out if line.startswith('start')]) == 1, out
+  assert out[-1] == f'env None {FLAG}'
+
+
+@THP
+def test_a_notebook_kernel_is_not_restarted(tmp_path):
+  fake_kernel = 'import sys, types; sys.modules["IPython"] = types.ModuleType("IPython")\n'
+  out = _run(fake_kernel + SCRIPT, _untuned_env(), tmp_path)
+  assert len([line for line in out if line.startswith('start')]) == 1, out
+  assert out[-1] == f'env None {FLAG}'
+
+
+def test_no_reexec_when_the_tunable_is_set(tmp_path):
+  env = dict(_untuned_env(), GLIBC_TUNABLES='glibc.malloc.hugetlb=1')
+  out = _run(SCRIPT, env, tmp_path)
   assert len([line for line in out if line.startswith('start')]) == 1, out
   assert out[-1] == f'env glibc.malloc.hugetlb=1 {FLAG}'  # the XLA flag, set in place
 

@@ -16,8 +16,10 @@ peak RSS 4.45 -> 3.35 GiB; 4.95 s in consecutive steps):
 
 glibc reads ``GLIBC_TUNABLES`` only when a process starts, so :func:`configure`
 re-executes the process once with both set; every entry point (``main.py``, the apps, the
-benchmarks) calls it first. In a notebook, set both in the kernel's environment (or call
-:func:`configure` before jax is imported for the XLA flag alone). A setting the user
+benchmarks) calls it first; a process that cannot be re-run (code from stdin, ``-c``, a
+notebook kernel) keeps its malloc and gets the XLA flag alone. In a notebook, set both in
+the kernel's environment (or call :func:`configure` before jax is imported for the XLA
+flag). A setting the user
 already chose is kept; ``TPS_JAX_TUNE_HOST=0`` turns all of this off.
 """
 import ctypes
@@ -68,17 +70,33 @@ def glibc_linux() -> bool:
   return sys.platform == 'linux' and platform.libc_ver()[0] == 'glibc'
 
 
+def rerunnable() -> bool:
+  """Whether running ``sys.orig_argv`` again redoes this process's work: a script file or a
+  ``-m`` module. Not code from stdin (spent), ``-c`` (its top level would run twice) or an
+  interactive kernel (a notebook's kernel would restart under its client)."""
+  if 'IPython' in sys.modules or hasattr(sys, 'ps1') or sys.flags.interactive:
+    return False
+  path = getattr(sys.modules.get('__main__'), '__file__', None)
+  return bool(path) and os.path.isfile(path)
+
+
 def configure() -> None:
   """Applies :func:`tuned_env` to this process: re-executes it (same pid and argv) when the
-  malloc tunable is new, else sets the XLA flag in place (it takes effect if jax's backend
-  has not started yet). Call it first thing: nothing of the first process survives the
-  re-execution but its pid.
+  malloc tunable is new and :func:`rerunnable`, else sets the XLA flag in place (it takes
+  effect if jax's backend has not started yet) and says in one line that malloc stays as
+  it is. Call it first thing: nothing of the first process survives the re-execution but
+  its pid.
   """
   env = tuned_env(os.environ, thp_mode() if glibc_linux() else None)
   if env.get('GLIBC_TUNABLES') != os.environ.get('GLIBC_TUNABLES'):
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(sys.executable, sys.orig_argv, env)
+    if rerunnable():
+      sys.stdout.flush()
+      sys.stderr.flush()
+      os.execve(sys.executable, sys.orig_argv, env)
+    print(f'tps_jax.host: glibc reads {TUNABLE} only at start-up and this process (stdin, -c '
+          f'or a notebook) cannot restart itself; start it with GLIBC_TUNABLES={TUNABLE}=1 '
+          'for huge-page malloc', file=sys.stderr)
+    env = {k: v for k, v in env.items() if k != 'GLIBC_TUNABLES'}
   os.environ.update(env)
 
 
