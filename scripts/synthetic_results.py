@@ -49,6 +49,9 @@ flags.DEFINE_string('docs', os.path.join(ROOT, 'docs'), 'writes DOCS/<table>.{md
 flags.DEFINE_string('readme', os.path.join(ROOT, 'README.md'),
                     'results table: file whose BEGIN/END block gets it ("" = none)')
 flags.DEFINE_integer('timeout', 3600, 'seconds per run')
+flags.DEFINE_bool('run', True, 'run the missing (row, seed) runs; --norun: tables from the '
+                  'finished ones only (each row with its own number of seeds)')
+flags.DEFINE_bool('write', True, 'write the docs (and README) tables; --nowrite: only run')
 flags.DEFINE_bool('check', False, 'run the demo (seed 0 of the results rows in --rows, '
                   'default tps) afresh in WORKDIR_ROOT/check and compare it with the range '
                   'docs/synthetic_results.json states; exit 1 outside it')
@@ -167,8 +170,11 @@ def read_run(workdir: str) -> dict:
 
 
 def run_table(table: str, rows: Sequence[Row], seeds: Sequence[int]) -> Dict[str, List[dict]]:
-  """Runs what is missing (``--jobs`` at a time) and returns every row's per-seed numbers."""
+  """Runs what is missing (``--jobs`` at a time, unless ``--norun``) and returns every row's
+  per-seed numbers (the finished seeds of ``seeds``)."""
   todo = [(row, s) for row in rows for s in seeds if not finished(run_dir(row, s))]
+  if not FLAGS.run:
+    todo = []
   jobs = max(1, min(FLAGS.jobs, len(todo)))
   cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else [0]
   free = [cpus[i::jobs] for i in range(jobs)]  # disjoint core sets, one per running job
@@ -192,7 +198,8 @@ def run_table(table: str, rows: Sequence[Row], seeds: Sequence[int]) -> Dict[str
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
       for f in [pool.submit(one, row, s) for row, s in todo]:
         f.result()
-  return {row.name: [read_run(run_dir(row, s)) for s in seeds] for row in rows}
+  return {row.name: [dict(read_run(run_dir(row, s)), seed=s) for s in seeds
+                     if finished(run_dir(row, s))] for row in rows}
 
 
 def stats(values: Sequence[float]) -> dict:
@@ -208,6 +215,7 @@ def summarize(rows: Sequence[Row], runs: Dict[str, List[dict]], with_gflops: boo
     r = runs[row.name]
     entry = dict(name=row.name, label=row.label, config=row.config,
                  overrides=list(row.overrides), seeds=len(r),
+                 seed_ids=[x['seed'] for x in r],
                  commits=sorted({x['commit'] for x in r}), params=r[0]['params'],
                  steps=r[0]['steps'], batch_size=r[0]['batch_size'],
                  train_step_seconds=float(np.median([x['train_step_seconds'] for x in r])))
@@ -221,18 +229,21 @@ def summarize(rows: Sequence[Row], runs: Dict[str, List[dict]], with_gflops: boo
 def pct(s: dict) -> str:
   """``mean +- std`` in percent, then every seed's value."""
   seeds = ', '.join(f'{100 * v:.1f}' for v in s['values'])
+  if len(s['values']) < 2:
+    return f'{seeds} (one seed: no spread)'
   return f'{100 * s["mean"]:.1f} ± {100 * s["std"]:.1f} ({seeds})'
 
 
 def markdown(entries: Sequence[dict], with_cost: bool) -> str:
-  head = '| model | val top-1 (%) | right pair (%) | direction (%) |'
-  rule = '|---|---|---|---|'
+  head = '| model | seeds | val top-1 (%) | right pair (%) | direction (%) |'
+  rule = '|---|---|---|---|---|'
   if with_cost:
     head += ' GFLOPs / clip | params |'
     rule += '---|---|'
   lines = [head, rule]
   for e in entries:
-    line = (f'| {e["label"]} | {pct(e["val_top1"])} | {pct(e["pair_accuracy"])} | '
+    ids = ','.join(str(i) for i in e['seed_ids'])
+    line = (f'| {e["label"]} | {ids} | {pct(e["val_top1"])} | {pct(e["pair_accuracy"])} | '
             f'{pct(e["direction_accuracy"])} |')
     if with_cost:
       line += f' {e["gflops_per_clip"]:.3f} | {e["params"] / 1e3:.0f} K |'
@@ -250,7 +261,7 @@ def header(table: str, entries: Sequence[dict]) -> str:
                       '(`configs/synthetic_guard.py`)',
           'guard': 'the validation set of `reversal_pairs/mini` (`configs/synthetic_guard.py`)'}
   return (f'<!-- written by scripts/synthetic_results.py --table={table}; do not edit -->\n'
-          f'Mean ± std over {e0["seeds"]} seeds (then each seed: 0, 1, ...) on {what[table]}: '
+          f'Mean ± sample std over the seeds listed (then each seed\'s value) on {what[table]}: '
           f'{e0["steps"]} steps of {e0["batch_size"]} clips from scratch, measured at commit '
           f'{", ".join(commits)} on {machine}. Right pair = the predicted class is in the true '
           'time-reversal pair (all a frame-order-blind model can get right); direction = of '
@@ -373,6 +384,11 @@ def main(argv):
       rows = rows[:1]
     sys.exit(check(rows))
   runs = run_table(FLAGS.table, rows, list(range(FLAGS.seeds)))
+  missing = [name for name, r in runs.items() if not r]
+  if missing or not FLAGS.write:
+    if missing:
+      print(f'no finished run of {", ".join(missing)}: nothing written')
+    return
   with_cost = FLAGS.table == 'results'
   entries = summarize(rows, runs, with_gflops=with_cost)
   md = header(FLAGS.table, entries) + markdown(entries, with_cost) + '\n'
@@ -385,7 +401,7 @@ def main(argv):
     f.write(md)
   with open(os.path.join(FLAGS.docs, name + '.json'), 'w') as f:
     json.dump(dict(table=FLAGS.table, range_stds=RANGE_STDS, rows=entries), f, indent=1)
-  plot(entries, f'{FLAGS.table}: mean ± std over {FLAGS.seeds} seeds',
+  plot(entries, f'{FLAGS.table}: mean ± std over seeds (dots: each seed)',
        os.path.join(FLAGS.docs, name + '.png'))
   if FLAGS.table == 'results' and FLAGS.readme:
     replace_block(FLAGS.readme, md)
