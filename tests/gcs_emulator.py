@@ -32,11 +32,11 @@ def _free_port() -> int:
 
 def env(url: str) -> dict:
   """What every gs:// client of a run needs to talk to the emulator: gcsfs (our files and
-  orbax's directories, through etils.epath) and tensorstore (orbax's arrays)."""
+  orbax's directories, through etils.epath; ``tps_jax`` sets ``EPATH_USE_TF=false``
+  itself), google-cloud-storage (the lock) and tensorstore (orbax's arrays)."""
   return {'STORAGE_EMULATOR_HOST': url, 'FSSPEC_GCS_TOKEN': 'anon',
           'GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT': 'false',  # else a 60 s gRPC probe per bucket
-          'TENSORSTORE_GCS_HTTP_URL': url, 'GOOGLE_AUTH_TOKEN_FOR_TESTING': 'dummy',
-          'EPATH_USE_TF': 'false'}
+          'TENSORSTORE_GCS_HTTP_URL': url, 'GOOGLE_AUTH_TOKEN_FOR_TESTING': 'dummy'}
 
 
 class Emulator:

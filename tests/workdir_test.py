@@ -19,7 +19,9 @@ from tps_jax import locking
 from tps_jax import reporting
 from tps_jax import train
 from tps_jax import workdir as wd
+from tests.conftest import ROOT
 from tests.gcs_emulator import BUCKET
+from tests.main_runs import ENV, run_main
 
 pytestmark = pytest.mark.slow  # in-process training runs
 
@@ -61,6 +63,16 @@ def test_history_on_gs_is_rewritten_whole_and_survives_a_resume(gcs):
   writer.write_scalars(2, {'train_loss': 2.0})
   reporting.Writer(root, tensorboard=False).write_scalars(3, {'train_loss': 1.0})  # resumed
   assert reporting.read_history(root)['train_loss'] == [(1, 3.0), (2, 2.0), (3, 1.0)]
+
+
+def test_main_py_on_a_gs_workdir_trains_there_and_makes_no_local_folder(gcs, data_dir):
+  url = _url('main')
+  rc, _, err = run_main(url, data_dir, '--config.num_train_steps=1',
+                        '--config.tensorboard=False', mode='train', env=dict(ENV, **gcs.env))
+  assert rc == 0, err[-3000:]
+  assert checkpoints.committed_steps(wd.join(url, wd.CHECKPOINTS)) == [1]
+  assert wd.isfile(wd.join(url, wd.METRICS)) and not wd.exists(wd.join(url, wd.LOCK))
+  assert not os.path.exists(os.path.join(ROOT, 'gs:'))  # main.py runs in ROOT
 
 
 @pytest.fixture(scope='module')

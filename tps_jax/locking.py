@@ -146,6 +146,10 @@ class ObjectLock:
       self.generation = None
       raise ValueError(f'{self.path} was taken over by another run (no heartbeat from this '
                        'one within its lease): stopping') from None
+    except Exception as e:  # pylint: disable=broad-except
+      # An outage of minutes need not stop the run: the lease allows for missed beats.
+      logging.warning('%s: heartbeat not renewed (%s: %s); trying again at the next '
+                      'checkpoint', self.path, type(e).__name__, str(e).split('\n')[0][:200])
 
   def release(self) -> None:
     """Deletes the lock object, if it is still ours."""

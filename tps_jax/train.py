@@ -452,6 +452,8 @@ def _lock(workdir: str, config):
       lock = locking.acquire(workdir, config.checkpoint.lock_lease_minutes * 60)
     except ValueError as e:
       refusal = str(e)
+    except Exception as e:  # pylint: disable=broad-except  (the others must not wait forever)
+      refusal = f'{workdir}: could not take the lock ({type(e).__name__}: {e})'.split('\n')[0]
   refusal = sharding.main_process_says(refusal)
   if refusal:
     raise ValueError(refusal)
