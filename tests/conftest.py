@@ -63,11 +63,14 @@ def reference_run(tmp_path_factory, data_dir):
 
 @pytest.fixture(scope='session')
 def gcs(tmp_path_factory):
-  """A fake-gcs-server with bucket ``gcs_emulator.BUCKET``, for gs:// tests; this process
-  and the subprocesses of ``gcs.env`` talk to it. It fails (not skips) if it cannot start."""
+  """A fake-gcs-server with bucket ``gcs_emulator.BUCKET`` (and the proxy that brings
+  TensorFlow's GCS client to it), for gs:// tests; this process and the subprocesses of
+  ``gcs.env`` talk to it. It fails (not skips) if it cannot start."""
   from tests import gcs_emulator  # pylint: disable=g-import-not-at-top
-  emulator = gcs_emulator.Emulator(str(tmp_path_factory.mktemp('gcs') / 'root'))
-  emulator.env = gcs_emulator.env(emulator.url)
+  directory = tmp_path_factory.mktemp('gcs')
+  emulator = gcs_emulator.Emulator(str(directory / 'root'))
+  proxy = gcs_emulator.TensorFlowProxy(emulator.url, directory)
+  emulator.env = dict(gcs_emulator.env(emulator.url), **proxy.env())
   saved = {k: os.environ.get(k) for k in emulator.env}
   os.environ.update(emulator.env)
   yield emulator
@@ -76,4 +79,5 @@ def gcs(tmp_path_factory):
       os.environ.pop(k, None)
     else:
       os.environ[k] = v
+  proxy.stop()
   emulator.stop()

@@ -2,8 +2,9 @@
 reports there, loads from there, and refuses a bad bucket in one line before compiling.
 
 Against a real GCS emulator (the ``gcs`` fixture: fake-gcs-server), in-process runs of
-``train.run_mode`` on ``configs/test.py``. TensorBoard is off in these runs: its events go
-through TensorFlow's own GCS client, whose endpoint cannot be pointed at an emulator.
+``train.run_mode`` on ``configs/test.py`` and one ``main.py`` run from data in the bucket.
+The in-process runs leave TensorBoard off (TensorFlow's GCS client is tested once, by the
+``main.py`` run: TFDS records and TensorBoard events).
 """
 import os
 
@@ -65,13 +66,27 @@ def test_history_on_gs_is_rewritten_whole_and_survives_a_resume(gcs):
   assert reporting.read_history(root)['train_loss'] == [(1, 3.0), (2, 2.0), (3, 1.0)]
 
 
-def test_main_py_on_a_gs_workdir_trains_there_and_makes_no_local_folder(gcs, data_dir):
+@pytest.fixture(scope='module')
+def gs_data_dir(gcs):
+  """``reversal_pairs/tiny`` prepared by TFDS straight into the bucket."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  import input_pipeline.synthetic  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  data_dir = _url('tfds')
+  tfds.builder('reversal_pairs/tiny', data_dir=data_dir).download_and_prepare(
+      download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+  return data_dir
+
+
+def test_main_py_trains_from_gs_data_into_a_gs_workdir_with_tensorboard_and_no_local_folder(
+    gcs, gs_data_dir):
   url = _url('main')
-  rc, _, err = run_main(url, data_dir, '--config.num_train_steps=1',
-                        '--config.tensorboard=False', mode='train', env=dict(ENV, **gcs.env))
+  rc, _, err = run_main(url, gs_data_dir, '--config.num_train_steps=1', mode='train',
+                        env=dict(ENV, **gcs.env))
   assert rc == 0, err[-3000:]
+  assert f'Load dataset info from {gs_data_dir}/reversal_pairs/tiny' in err
   assert checkpoints.committed_steps(wd.join(url, wd.CHECKPOINTS)) == [1]
   assert wd.isfile(wd.join(url, wd.METRICS)) and not wd.exists(wd.join(url, wd.LOCK))
+  assert [n for n in wd.listdir(url) if n.startswith('events.out.tfevents.')]  # TensorBoard
   assert not os.path.exists(os.path.join(ROOT, 'gs:'))  # main.py runs in ROOT
 
 

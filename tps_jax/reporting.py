@@ -24,10 +24,12 @@ HISTORY = wd.HISTORY
 
 
 class _DropLibraryInfo(py_logging.Filter):
-  """Orbax logs every file it writes at INFO; keep its warnings and errors only."""
+  """Orbax logs every file it writes, fsspec every file it opens (gs://), at INFO; keep
+  their warnings and errors only."""
 
   def filter(self, record):
-    return record.levelno >= py_logging.WARNING or '/orbax/' not in record.pathname
+    return record.levelno >= py_logging.WARNING or not any(
+        f'/{name}/' in record.pathname for name in ('orbax', 'fsspec', 'gcsfs'))
 
 
 def setup_logging(quiet: bool = False) -> None:
