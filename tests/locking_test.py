@@ -68,14 +68,29 @@ def test_a_gs_lock_within_its_lease_is_not_taken_over(gcs):
 
 def test_a_holder_refreshes_and_learns_at_its_next_refresh_that_it_was_taken_over(gcs):
   url = f'gs://{BUCKET}/taken'
-  holder = locking.acquire(url, lease_s=60)
+  holder = locking.acquire(url, lease_s=2)
   holder.refresh()  # its own heartbeat: still ours
   time.sleep(1.1)
   taker = locking.acquire(url, lease_s=1)  # the holder missed the taker's lease
   try:
+    holder.beat()  # between checkpoints (due: 1.1 s > 2 s / 4): notices, raises nothing
+    assert holder.lost
     with pytest.raises(ValueError, match=f'^{url}/.lock was taken over by another run'):
-      holder.refresh()
+      holder.refresh()  # at the checkpoint: every process stops
     holder.release()  # not ours any more: leaves the taker's lock alone
     assert wd.exists(wd.join(url, wd.LOCK))
   finally:
     taker.release()
+
+
+def test_between_checkpoints_a_holder_beats_once_a_quarter_of_its_lease_has_passed(gcs):
+  lock = locking.acquire(f'gs://{BUCKET}/beat', lease_s=2)
+  try:
+    first = lock.generation
+    lock.beat()
+    assert lock.generation == first  # too soon: no write
+    time.sleep(0.6)
+    lock.beat()
+    assert lock.generation != first
+  finally:
+    lock.release()

@@ -7,7 +7,8 @@ holder (pid, host, start time) for the one-line refusal of a second run.
 Object store (``gs://``): there is no flock and nothing releases a dead holder's lock, so
 the lock is an object created with ``ifGenerationMatch=0`` (of racing creators exactly one
 wins) holding the holder's host, pid and a heartbeat time that :meth:`ObjectLock.refresh`
-renews at each checkpoint. A lock whose heartbeat is older than the lease is taken over
+renews at each checkpoint (and :meth:`ObjectLock.beat` between them, when a quarter of the
+lease has passed). A lock whose heartbeat is older than the lease is taken over
 (one warning line), again under a generation precondition, so of racing takers one wins;
 a holder whose lock was taken over learns it at its next refresh and stops.
 """
@@ -60,6 +61,9 @@ class WorkdirLock:
   def refresh(self) -> None:
     """Nothing to renew: the kernel holds a local lock for as long as the process lives."""
 
+  def beat(self) -> None:
+    """Nothing to renew (see :meth:`refresh`)."""
+
   def release(self) -> None:
     """Unlocks (the file stays; an unlocked file is free)."""
     if self._fd is not None:
@@ -100,6 +104,8 @@ class ObjectLock:
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
     self._holder = {'pid': os.getpid(), 'host': socket.gethostname(), 'since': now}
     self.generation: Optional[int] = None
+    self.lost = ''  # why the lock is no longer ours (raised by the next refresh)
+    self._written = 0.0
     try:
       self._write(0)
       return
@@ -133,23 +139,35 @@ class ObjectLock:
                 heartbeat_unix=now, lease_s=self.lease_s)
     self._blob.upload_from_string(json.dumps(body), content_type='application/json',
                                   if_generation_match=if_generation_match)
-    self.generation = self._blob.generation
+    self.generation, self._written = self._blob.generation, now
 
   def refresh(self) -> None:
-    """Renews the heartbeat; ValueError (one line) when another run took the lock over."""
+    """Renews the heartbeat (at each checkpoint); ValueError (one line) when another run
+    took the lock over, now or at an earlier :meth:`beat`."""
     from google.api_core import exceptions  # pylint: disable=g-import-not-at-top
-    if self.generation is None:
-      return
-    try:
-      self._write(self.generation)
-    except (exceptions.PreconditionFailed, exceptions.NotFound):
-      self.generation = None
-      raise ValueError(f'{self.path} was taken over by another run (no heartbeat from this '
-                       'one within its lease): stopping') from None
-    except Exception as e:  # pylint: disable=broad-except
-      # An outage of minutes need not stop the run: the lease allows for missed beats.
-      logging.warning('%s: heartbeat not renewed (%s: %s); trying again at the next '
-                      'checkpoint', self.path, type(e).__name__, str(e).split('\n')[0][:200])
+    if self.generation is not None:
+      try:
+        self._write(self.generation)
+      except (exceptions.PreconditionFailed, exceptions.NotFound):
+        self.generation = None
+        self.lost = (f'{self.path} was taken over by another run (no heartbeat from this '
+                     'one within its lease): stopping')
+      except Exception as e:  # pylint: disable=broad-except
+        # An outage of minutes need not stop the run: the lease allows for missed beats.
+        logging.warning('%s: heartbeat not renewed (%s: %s); trying again later', self.path,
+                        type(e).__name__, str(e).split('\n')[0][:200])
+    if self.lost:
+      raise ValueError(self.lost)
+
+  def beat(self) -> None:
+    """Renews the heartbeat once a quarter of the lease has passed since the last one, so
+    that a run whose checkpoints are further apart than the lease keeps its lock. Called
+    between checkpoints by process 0 alone; a loss is raised by the next :meth:`refresh`."""
+    if self.generation is not None and time.time() - self._written > self.lease_s / 4:
+      try:
+        self.refresh()
+      except ValueError:
+        pass  # kept in self.lost
 
   def release(self) -> None:
     """Deletes the lock object, if it is still ours."""

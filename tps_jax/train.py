@@ -586,6 +586,8 @@ def _train(run: '_Run', evaluate_during: bool) -> Dict:
                    if k != 'nonfinite'}
         run.writer.write_scalars(step, summary)
         window = []
+        if run.lock:  # process 0: a heartbeat between checkpoints, when one is due
+          run.lock.beat()
       if every and (step % every == 0 or last):
         t_eval = time.time()
         with hooks[0].timed('eval', wait_jax_async_dispatch=False):
