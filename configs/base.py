@@ -91,6 +91,7 @@ def get_config(dataset: str = 'synthetic', arch: str = 'tps',
   config.eval_every_epochs = 5.0           # validate this often (official interval=5); 0: never
   config.eval_every_steps = 0              # > 0 overrides eval_every_epochs
   config.log_every_steps = 50
+  config.tensorboard = True               # events in WORKDIR (on gs:// written by TF's own GCS client)
   config.profile_steps = 5                 # profile this many steps (0: never) ...
   config.profile_first_step = 10           # ... starting this many steps into the run
 
@@ -98,6 +99,7 @@ def get_config(dataset: str = 'synthetic', arch: str = 'tps',
   config.checkpoint.every_steps = 1000     # also at the end and on SIGTERM / preemption
   config.checkpoint.keep = 3
   config.checkpoint.asynchronous = True
+  config.checkpoint.lock_lease_minutes = 30.0  # gs:// lock: a holder silent this long is dead
 
   config.mesh = ml_collections.ConfigDict()
   config.mesh.data = -1                    # -1: all devices not used by the other axis

@@ -14,7 +14,8 @@ Both readers yield the same element: ``{'frames': string[T] (JPEG), 'label': int
 'label_text': string, 'id': string}``.
 """
 import json
-import os
+
+from etils import epath
 
 # DMVR keys (scenic's video TFRecords use the same ones).
 FRAMES_KEY = 'image/encoded'        # feature list, one JPEG bytes per frame
@@ -92,15 +93,13 @@ def write_manifest(directory, name: str, class_names, split_files) -> None:
   """
   manifest = {'name': name, 'class_names': list(class_names),
               'splits': {s: {'files': dict(f)} for s, f in split_files.items()}}
-  with open(os.path.join(directory, MANIFEST), 'w') as f:
-    json.dump(manifest, f, indent=1)
+  (epath.Path(directory) / MANIFEST).write_text(json.dumps(manifest, indent=1))
 
 
 def read_manifest(directory) -> dict:
   """Reads `manifest.json` (see `write_manifest`); a one-line error if it is missing."""
-  path = os.path.join(directory, MANIFEST)
-  if not os.path.isfile(path):
+  path = epath.Path(directory) / MANIFEST  # local or gs://
+  if not path.is_file():
     raise FileNotFoundError(f'{path} not found: a TFRecord data set directory needs a '
                             f'{MANIFEST} (see input_pipeline.features.write_manifest)')
-  with open(path) as f:
-    return json.load(f)
+  return json.loads(path.read_text())

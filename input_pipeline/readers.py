@@ -14,6 +14,7 @@ import os
 from typing import Callable
 
 from absl import logging
+from etils import epath
 import tensorflow as tf
 
 from input_pipeline import features
@@ -73,7 +74,7 @@ def tfds_source(builder, split: str, name: str) -> Source:
 
 def tfrecord_manifest(directory, name: str) -> dict:
   """The manifest.json of a TFRecord directory; one-line errors if either is missing."""
-  if not directory or not os.path.isdir(directory):
+  if not directory or not epath.Path(directory).is_dir():  # local or gs://
     raise FileNotFoundError(f'{name}: TFRecord directory {directory!r} does not exist '
                             '(config.dataset.data_dir)')
   return features.read_manifest(directory)
@@ -87,8 +88,8 @@ def tfrecord_source(directory, split: str, name: str) -> Source:
                      f'(splits: {", ".join(manifest["splits"])})')
   shards = []
   for filename, count in manifest['splits'][split]['files'].items():
-    path = os.path.join(directory, filename)
-    if not os.path.isfile(path):
+    path = os.fspath(epath.Path(directory) / filename)
+    if not epath.Path(path).is_file():
       raise FileNotFoundError(f'{name} {split}: {path} listed in {features.MANIFEST} '
                               'does not exist')
     shards.append((path, 0, int(count)))

@@ -8,6 +8,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+# gs:// through gcsfs, as tps_jax sets it, also when a test touches etils before tps_jax.
+os.environ.setdefault('EPATH_USE_TF', 'false')
 # Tests run tiny models a few times: XLA's optimisation passes cost more than they save
 # (about 2x faster compiles). Set before jax is imported; subprocesses inherit it.
 os.environ.setdefault('JAX_DISABLE_MOST_OPTIMIZATIONS', '1')
@@ -57,3 +59,25 @@ def reference_run(tmp_path_factory, data_dir):
   rc, _, err = run_main(workdir, data_dir, *RESUME_FLAGS)
   assert rc == 0, err[-3000:]
   return workdir
+
+
+@pytest.fixture(scope='session')
+def gcs(tmp_path_factory):
+  """A fake-gcs-server with bucket ``gcs_emulator.BUCKET`` (and the proxy that brings
+  TensorFlow's GCS client to it), for gs:// tests; this process and the subprocesses of
+  ``gcs.env`` talk to it. It fails (not skips) if it cannot start."""
+  from tests import gcs_emulator  # pylint: disable=g-import-not-at-top
+  directory = tmp_path_factory.mktemp('gcs')
+  emulator = gcs_emulator.Emulator(str(directory / 'root'))
+  proxy = gcs_emulator.TensorFlowProxy(emulator.url, directory)
+  emulator.env = dict(gcs_emulator.env(emulator.url), **proxy.env())
+  saved = {k: os.environ.get(k) for k in emulator.env}
+  os.environ.update(emulator.env)
+  yield emulator
+  for k, v in saved.items():
+    if v is None:
+      os.environ.pop(k, None)
+    else:
+      os.environ[k] = v
+  proxy.stop()
+  emulator.stop()

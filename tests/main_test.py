@@ -14,6 +14,7 @@ import pytest
 
 from configs import test as test_config
 from tps_jax import checkpoints
+from tps_jax import locking
 from tps_jax import train
 from tests.conftest import FIXTURE
 from tests.main_runs import (RESUME_FLAGS, RESUME_STEPS, run_main, signal_after_first_step,
@@ -177,3 +178,22 @@ def test_two_processes_on_localhost_train_together(data_dir, tmp_path):
   assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['1', '2']
   ids = np.load(tmp_path / 'predictions_validation.npz')['ids']  # both processes' videos
   assert len(ids) == len(set(ids)) == 20
+
+
+def test_every_process_stops_with_the_same_line_when_process_0_finds_the_workdir_locked(
+    data_dir, tmp_path):
+  """Only process 0 takes the lock; its refusal reaches process 1 (no hang, no compile)."""
+  port = _free_port()
+  holder = locking.WorkdirLock(str(tmp_path))
+  try:
+    procs = [run_main(str(tmp_path), data_dir, '--multiprocess',
+                      f'--coordinator_address=localhost:{port}', '--num_processes=2',
+                      f'--process_id={i}', mode='train', wait=False) for i in range(2)]
+    results = [p.communicate(timeout=600) for p in procs]
+  finally:
+    holder.release()
+  lasts = [err.strip().splitlines()[-1] for _, err in results]
+  for p, last in zip(procs, lasts):
+    assert p.returncode == 1 and last.startswith(
+        f'main.py: {tmp_path} is in use by another run (pid {os.getpid()} on host '), last
+  assert lasts[0] == lasts[1]

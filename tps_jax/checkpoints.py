@@ -7,12 +7,13 @@ Orbax commits a step atomically (write to a temporary dir, then rename), so a ki
 any moment leaves the previous checkpoints intact. Once a step is committed, process 0
 writes ``checksums.json`` into it (SHA-256 of every file); a step whose files no longer
 match, or that orbax cannot read, is moved aside to ``checkpoints/bad_<step>_<time>``
-(never deleted) and the previous step is used instead.
+(never deleted) and the previous step is used instead. Every path goes through
+:mod:`tps_jax.workdir`, so all of this holds on a local disk and on ``gs://`` alike (there
+orbax marks a committed step with ``commit_success.txt`` instead of a rename).
 """
 import datetime
 import hashlib
 import json
-import os
 import signal
 import threading
 from typing import Any, Dict, List, Optional, Tuple
@@ -21,6 +22,8 @@ from absl import logging
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+
+from tps_jax import workdir as wd
 
 # Model fields that may change between a checkpoint and a resumed run (regularisation and
 # compute options); every other field changes the parameters.
@@ -40,54 +43,46 @@ def _meta(config, num_classes: Optional[int]) -> Dict[str, Any]:
   return {'model': model, 'num_classes': num_classes}
 
 
-CHECKSUMS = 'checksums.json'
+CHECKSUMS = wd.CHECKSUMS
+COMMIT_FILE = 'commit_success.txt'  # orbax's commit mark where there is no rename (gs://)
 
 
 def committed_steps(directory: str) -> List[int]:
-  """The committed steps in ``directory``, oldest first (orbax renames a step's temporary
-  directory to the bare step number when it commits); reads nothing else."""
-  if not os.path.isdir(directory):
-    return []
-  return sorted(int(d) for d in os.listdir(directory)
-                if d.isdigit() and os.path.isdir(os.path.join(directory, d)))
+  """The committed steps in ``directory``, oldest first; reads nothing else.
+
+  Orbax commits a step by renaming its temporary directory to the bare step number on a
+  local disk, and by writing ``commit_success.txt`` into it on an object store.
+  """
+  names = [d for d in wd.listdir(directory) if d.isdigit()]
+  if wd.is_url(directory):
+    return sorted(int(d) for d in names if wd.exists(wd.join(directory, d, COMMIT_FILE)))
+  return sorted(int(d) for d in names if wd.isdir(wd.join(directory, d)))
 
 
 def _file_digests(step_dir: str) -> Dict[str, str]:
   digests = {}
-  for root, _, files in os.walk(step_dir):
-    for name in files:
-      path = os.path.join(root, name)
-      rel = os.path.relpath(path, step_dir)
-      if rel.startswith(CHECKSUMS):
-        continue
-      h = hashlib.sha256()
-      with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-          h.update(block)
-      digests[rel] = h.hexdigest()
+  for rel in wd.files_under(step_dir):
+    if not rel.startswith(CHECKSUMS):
+      digests[rel] = hashlib.sha256(wd.read_bytes(wd.join(step_dir, rel))).hexdigest()
   return digests
 
 
 def write_checksums(step_dir: str) -> None:
   """Records the SHA-256 of every file of a committed (finalised) step directory."""
-  path = os.path.join(step_dir, CHECKSUMS)
-  if os.path.exists(path):
+  path = wd.join(step_dir, CHECKSUMS)
+  if wd.exists(path):
     return
-  digests = _file_digests(step_dir)
-  with open(path + '.tmp', 'w') as f:
-    json.dump(digests, f, indent=0, sort_keys=True)
-  os.replace(path + '.tmp', path)
+  wd.write_atomic(path, json.dumps(_file_digests(step_dir), indent=0, sort_keys=True))
 
 
 def verify(step_dir: str) -> Optional[str]:
   """Why ``step_dir``'s files differ from its ``checksums.json`` (None: they match, or no
   checksums were written: a kill between commit and checksum; orbax still checks it)."""
-  path = os.path.join(step_dir, CHECKSUMS)
-  if not os.path.exists(path):
+  path = wd.join(step_dir, CHECKSUMS)
+  if not wd.exists(path):
     return None
   try:
-    with open(path) as f:
-      expected = json.load(f)
+    expected = json.loads(wd.read_text(path))
   except (OSError, ValueError) as e:
     return f'{CHECKSUMS} unreadable ({e})'
   actual = _file_digests(step_dir)
@@ -106,7 +101,7 @@ def _one_line(e: BaseException) -> str:
 
 def _read_meta(manager, directory: str, step: int) -> Dict[str, Any]:
   """The ``meta`` item of a step, verified; ValueError naming the step directory if bad."""
-  step_dir = os.path.join(directory, str(step))
+  step_dir = wd.join(directory, str(step))
   reason = verify(step_dir)
   if reason is None:
     try:
@@ -144,8 +139,8 @@ def _compare(manager, directory: str, meta: Dict[str, Any]) -> None:
 
 def check_workdir(workdir: str, config) -> None:
   """The model check of :meth:`Checkpoints.check_compatible`, before any data is prepared."""
-  directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
-  if not os.path.isdir(directory):
+  directory = wd.join(wd.resolve(workdir), wd.CHECKPOINTS)
+  if not committed_steps(directory):
     return
   manager = ocp.CheckpointManager(
       directory, item_names=('state', 'meta'),
@@ -166,7 +161,7 @@ class Checkpoints:
   """
 
   def __init__(self, workdir: str, config, num_classes: int, *, read_only: bool = False):
-    self.directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
+    self.directory = wd.join(wd.resolve(workdir), wd.CHECKPOINTS)
     c = config.checkpoint
     self.meta = _meta(config, num_classes)
     self.read_only = read_only
@@ -197,9 +192,9 @@ class Checkpoints:
   def move_aside(self, step: int) -> str:
     """Renames a bad step directory out of orbax's step naming (kept for inspection)."""
     stamp = datetime.datetime.now().strftime('%Y%m%dT%H%M%S')
-    target = os.path.join(self.directory, f'bad_{step}_{stamp}')
+    target = wd.join(self.directory, f'bad_{step}_{stamp}')
     if jax.process_index() == 0:
-      os.rename(os.path.join(self.directory, str(step)), target)
+      wd.rename(wd.join(self.directory, str(step)), target)
     self.manager.reload()
     return target
 
@@ -214,18 +209,18 @@ class Checkpoints:
     """
     bad = []
     for step in reversed(committed_steps(self.directory)):
-      step_dir = os.path.join(self.directory, str(step))
+      step_dir = wd.join(self.directory, str(step))
       reason = verify(step_dir)
       if reason is None:
         try:
           self.manager.reload()
           return self.restore(abstract_state, step), step
         except Exception as e:  # pylint: disable=broad-except
-          if not os.path.isdir(step_dir):  # garbage-collected while we read it
+          if step not in committed_steps(self.directory):  # garbage-collected meanwhile
             logging.warning('checkpoint %s was deleted while being read; trying the newest',
                             step_dir)
             return self.restore_latest(abstract_state)
-          if os.path.exists(os.path.join(step_dir, CHECKSUMS)):  # intact: the config differs
+          if wd.exists(wd.join(step_dir, CHECKSUMS)):  # intact: the config differs
             raise ValueError(f'checkpoint {step_dir} is intact but does not restore into '
                              f'this config\'s state ({_one_line(e)}): use the config it was '
                              'trained with, or a new --workdir') from None
@@ -255,7 +250,7 @@ class Checkpoints:
     if not finished and self.manager.is_saving_in_progress():
       steps = steps[:-1]
     for step in steps:
-      write_checksums(os.path.join(self.directory, str(step)))
+      write_checksums(wd.join(self.directory, str(step)))
 
   def save(self, step: int, state, *, force: bool = False) -> bool:
     """Saves (asynchronously) when ``step`` is due, or always with ``force``; checksums
@@ -308,13 +303,13 @@ class Checkpoints:
       self._previous_handlers = {}
 
 
-BEST = 'checkpoints_best'
+BEST = wd.BEST
 
 
 def _manager_dir(path: str) -> Optional[str]:
   """``path`` itself or its ``checkpoints/`` when it holds orbax step directories."""
-  for d in (os.path.join(path, 'checkpoints'), path):
-    if any(os.path.isdir(os.path.join(d, str(step), 'state')) for step in committed_steps(d)):
+  for d in (wd.join(path, wd.CHECKPOINTS), path):
+    if any(wd.isdir(wd.join(d, str(step), 'state')) for step in committed_steps(d)):
       return d
   return None
 
@@ -332,7 +327,7 @@ class BestCheckpoint:
   """
 
   def __init__(self, workdir: str, config, num_classes: int, metric: str = 'val_top1'):
-    self.directory = os.path.join(os.path.abspath(workdir), BEST)
+    self.directory = wd.join(wd.resolve(workdir), BEST)
     self.metric = metric
     self.meta = _meta(config, num_classes)
     self.manager = ocp.CheckpointManager(
@@ -379,12 +374,13 @@ def restore_params(path: str, abstract_params=None) -> Tuple[Any, Dict[str, Any]
   Raises:
     FileNotFoundError: ``path`` holds no checkpoint. ValueError: no step is usable.
   """
+  path = wd.resolve(path)
   directory = _manager_dir(path)
   if directory is None:
-    inner = os.path.join(path, 'checkpoints')
-    raise FileNotFoundError(f'no checkpoint in {inner if os.path.isdir(inner) else path}')
+    inner = wd.join(path, wd.CHECKPOINTS)
+    raise FileNotFoundError(f'no checkpoint in {inner if wd.isdir(inner) else path}')
   manager = ocp.CheckpointManager(
-      os.path.abspath(directory),
+      directory,
       item_handlers={'state': ocp.PyTreeCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler()},
       options=ocp.CheckpointManagerOptions(read_only=True, create=False))
   try:

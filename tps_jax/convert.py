@@ -12,6 +12,7 @@ CLI (writes an orbax checkpoint that ``config.init_from`` accepts)::
         --config=configs/ssv2_tps.py --output=/tmp/tps_inflated
 """
 import dataclasses
+import io
 import os
 import pickle
 import re
@@ -23,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tps_jax import models
+from tps_jax import workdir as wd
 from tps_jax.models import attention
 
 # Buffers of the PyTorch models that are recomputed here, never loaded.
@@ -40,10 +42,11 @@ def load_state_dict(source) -> Dict[str, np.ndarray]:
     sd = dict(source)
   else:
     path = os.fspath(source)
-    if not os.path.exists(path):
+    if not wd.exists(path):
       raise FileNotFoundError(f'checkpoint not found: {path}')
+    data = io.BytesIO(wd.read_bytes(path)) if wd.is_url(path) else path
     if path.endswith('.npz'):
-      with np.load(path, allow_pickle=False) as f:
+      with np.load(data, allow_pickle=False) as f:
         sd = {}
         for k in f.files:
           try:
@@ -58,7 +61,7 @@ def load_state_dict(source) -> Dict[str, np.ndarray]:
         raise ImportError(f'reading {path} needs PyTorch (pip install torch, CPU wheel) '
                           'or convert it to .npz first') from e
       try:
-        sd = torch.load(path, map_location='cpu', weights_only=True)
+        sd = torch.load(data, map_location='cpu', weights_only=True)
       except pickle.UnpicklingError as e:  # PyTorch's text also advises unsafe loading
         detail = re.search(r'((?:Unsupported global|Trying to load unsupported GLOBAL|'
                            r'WeightsUnpickler error)[^\n]*)', str(e))
@@ -297,10 +300,10 @@ def load_pretrained_report(source: str, model_cfg, num_classes: Optional[int], r
   official ``.pth``/``.npz``, or an ImageNet Swin ``.pth`` (inflated). The head is
   re-initialised when the stored class count differs from ``num_classes``.
   """
-  if not os.path.exists(source):
+  if not wd.exists(source):
     raise FileNotFoundError(f'config.init_from: no such checkpoint: {source}')
   step = None
-  if os.path.isdir(source):
+  if wd.isdir(source):
     from tps_jax import checkpoints  # pylint: disable=g-import-not-at-top
     if checkpoints.is_checkpoint_dir(source):
       params, meta = checkpoints.restore_params(source)
@@ -308,7 +311,7 @@ def load_pretrained_report(source: str, model_cfg, num_classes: Optional[int], r
       kind = 'workdir'
     else:
       import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-      params = ocp.StandardCheckpointer().restore(os.path.abspath(source))['params']
+      params = ocp.StandardCheckpointer().restore(wd.resolve(source))['params']
       kind = 'orbax'
     sd = flax_to_official({'params': params})
   else:
@@ -327,5 +330,5 @@ def save_variables(variables, output: str) -> None:
   """Writes ``variables`` as an orbax checkpoint directory."""
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   ckptr = ocp.StandardCheckpointer()
-  ckptr.save(os.path.abspath(output), {'params': variables['params']})
+  ckptr.save(wd.resolve(output), {'params': variables['params']})
   ckptr.wait_until_finished()

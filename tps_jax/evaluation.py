@@ -6,11 +6,13 @@ turns those per-video scores into top-1, top-5, mean class accuracy and a confus
 matrix, and writes them out.
 """
 import csv
+import io
 import json
-import os
 from typing import Dict, Optional, Sequence
 
 import numpy as np
+
+from tps_jax import workdir as wd
 
 
 class Accumulator:
@@ -145,13 +147,14 @@ def write_confusion(path: str, confusion: np.ndarray, class_names: Sequence[str]
 
   The accuracy of a class without examples is empty, not 0.
   """
-  with open(path, 'w', newline='') as f:
-    w = csv.writer(f)
-    w.writerow(['true \\ predicted', 'count', 'accuracy'] + list(class_names))
-    for i, name in enumerate(class_names):
-      total = int(confusion[i].sum())
-      w.writerow([name, total, f'{confusion[i, i] / total:.4f}' if total else '']
-                 + [int(v) for v in confusion[i]])
+  f = io.StringIO(newline='')
+  w = csv.writer(f)
+  w.writerow(['true \\ predicted', 'count', 'accuracy'] + list(class_names))
+  for i, name in enumerate(class_names):
+    total = int(confusion[i].sum())
+    w.writerow([name, total, f'{confusion[i, i] / total:.4f}' if total else '']
+               + [int(v) for v in confusion[i]])
+  wd.write_atomic(path, f.getvalue())
 
 
 def write_report(workdir: str, split: str, acc: Accumulator, class_names: Sequence[str],
@@ -169,9 +172,8 @@ def write_report(workdir: str, split: str, acc: Accumulator, class_names: Sequen
                                     for i, (n, a) in enumerate(zip(class_names, per_class))},
                 absent_classes=[class_names[i] for i in sorted(absent)],
                 **(extra or {}))
-  with open(os.path.join(workdir, f'eval_{split}.json'), 'w') as f:
-    json.dump(report, f, indent=1)
-  write_confusion(os.path.join(workdir, f'confusion_{split}.csv'), acc.confusion, class_names)
+  wd.write_atomic(wd.join(workdir, wd.eval_report(split)), json.dumps(report, indent=1))
+  write_confusion(wd.join(workdir, wd.confusion(split)), acc.confusion, class_names)
   if acc.keep_predictions:
-    np.savez(os.path.join(workdir, f'predictions_{split}.npz'), **acc.predictions())
+    wd.write_atomic(wd.join(workdir, wd.predictions(split)), wd.npz_bytes(**acc.predictions()))
   return report

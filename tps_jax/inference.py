@@ -9,7 +9,6 @@
 directory of ``python -m tps_jax.apps.convert``, or an official ``.pth`` / ``.npz``.
 ``scores`` is the evaluation protocol itself: ``train.eval_step`` calls it.
 """
-import os
 from typing import Any, Dict, Tuple
 
 import flax.linen as nn
@@ -20,6 +19,7 @@ from tps_jax import checkpoints
 from tps_jax import convert
 from tps_jax import models
 from tps_jax import sharding
+from tps_jax import workdir as wd
 
 _HEAD_KEY = 'cls_head.fc_cls.weight'
 
@@ -75,11 +75,12 @@ def load_checkpoint(config, checkpoint: str) -> Tuple[Any, Any, Dict[str, Any]]:
   Raises:
     FileNotFoundError, ValueError, KeyError: one line naming the path or the key.
   """
-  if not os.path.exists(checkpoint):
+  wd.check_storage(checkpoint, '--checkpoint')
+  if not wd.exists(checkpoint):
     raise FileNotFoundError(f'--checkpoint: no such file or directory: {checkpoint}')
-  if os.path.isdir(os.path.join(checkpoint, 'checkpoints')):
+  if wd.isdir(wd.join(checkpoint, wd.CHECKPOINTS)):
     return _load_workdir(config, checkpoint)
-  if os.path.isdir(checkpoint):
+  if wd.isdir(checkpoint):
     model, variables = convert.load_pretrained(checkpoint, config.model, None)
     kind = 'orbax'
   else:

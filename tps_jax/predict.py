@@ -40,6 +40,7 @@ from input_pipeline import sampling
 from input_pipeline import video_io
 from tps_jax import inference
 from tps_jax import models
+from tps_jax import workdir as wd
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,7 +113,7 @@ def dataset_class_names(config) -> Optional[List[str]]:
   """The class names of ``config.dataset`` if it is prepared (never prepares it), else None."""
   d = config.dataset
   if d.format == 'tfrecord':
-    ok = d.data_dir and os.path.isfile(os.path.join(d.data_dir, features.MANIFEST))
+    ok = d.data_dir and wd.isfile(wd.join(d.data_dir, features.MANIFEST))
     return list(features.read_manifest(d.data_dir)['class_names']) if ok else None
   builder = pipeline.tfds_builder(d)
   return list(builder.info.features['label'].names) if builder.is_prepared() else None

@@ -4,10 +4,13 @@ TensorBoard and the log get everything through clu's ``metric_writers``; alongsi
 scalars go to ``WORKDIR/history.jsonl`` (one line per write, appended, so a resumed run
 keeps its past), from which :func:`plot_history` draws ``WORKDIR/curves.png``. A line
 cut short (a crash or a full disk during an append) is skipped with a warning; plots and
-JSON files are written atomically (temporary file, then rename).
+JSON files are written atomically (:func:`tps_jax.workdir.write_atomic`). Object stores
+have no append: there the history is kept in memory and rewritten whole at each write
+(one atomic PUT of a few kB to a few MB), so it is never cut short.
 """
 import json
 import logging as py_logging
+import io
 import os
 from typing import Dict, List, Mapping
 
@@ -15,14 +18,18 @@ from absl import logging
 from clu import metric_writers
 import numpy as np
 
-HISTORY = 'history.jsonl'
+from tps_jax import workdir as wd
+
+HISTORY = wd.HISTORY
 
 
 class _DropLibraryInfo(py_logging.Filter):
-  """Orbax logs every file it writes at INFO; keep its warnings and errors only."""
+  """Orbax logs every file it writes, fsspec every file it opens (gs://), at INFO; keep
+  their warnings and errors only."""
 
   def filter(self, record):
-    return record.levelno >= py_logging.WARNING or '/orbax/' not in record.pathname
+    return record.levelno >= py_logging.WARNING or not any(
+        f'/{name}/' in record.pathname for name in ('orbax', 'fsspec', 'gcsfs'))
 
 
 def setup_logging(quiet: bool = False) -> None:
@@ -37,15 +44,20 @@ class Writer:
   Args:
     workdir: the run directory.
     enabled: False on processes other than 0 (they only log).
+    tensorboard: write TensorBoard events too (``config.tensorboard``).
   """
 
-  def __init__(self, workdir: str, enabled: bool = True):
+  def __init__(self, workdir: str, enabled: bool = True, tensorboard: bool = True):
     self.workdir = workdir
     self.enabled = enabled
-    self.writer = metric_writers.create_default_writer(workdir, just_logging=not enabled)
-    path = os.path.join(workdir, HISTORY)
-    if enabled and os.path.isfile(path) and os.path.getsize(path):
-      with open(path, 'rb+') as f:  # a cut-short last line must not swallow the next one
+    self.writer = metric_writers.create_default_writer(
+        workdir, just_logging=not (enabled and tensorboard))
+    self.path = wd.join(workdir, HISTORY)
+    self._history = None  # object stores: the whole history, rewritten at each write
+    if enabled and wd.is_url(workdir):
+      self._history = wd.read_text(self.path) if wd.exists(self.path) else ''
+    elif enabled and os.path.isfile(self.path) and os.path.getsize(self.path):
+      with open(self.path, 'rb+') as f:  # a cut-short last line must not swallow the next one
         f.seek(-1, os.SEEK_END)
         if f.read(1) != b'\n':
           f.write(b'\n')
@@ -54,12 +66,14 @@ class Writer:
     scalars = {k: float(v) for k, v in scalars.items()}
     self.writer.write_scalars(step, scalars)
     if self.enabled:
-      path = os.path.join(self.workdir, HISTORY)
-      try:
-        with open(path, 'a') as f:
-          f.write(json.dumps(dict(step=int(step), **scalars)) + '\n')
-      except OSError as e:  # name the file (a failed write or flush does not)
-        raise OSError(e.errno, e.strerror, path) from e
+      line = json.dumps(dict(step=int(step), **scalars)) + '\n'
+      if self._history is None:
+        wd.append_text(self.path, line)
+      else:
+        if self._history and not self._history.endswith('\n'):
+          self._history += '\n'
+        self._history += line
+        wd.write_atomic(self.path, self._history)
 
   def write_hparams(self, hparams: Mapping) -> None:
     self.writer.write_hparams(dict(hparams))
@@ -73,24 +87,23 @@ class Writer:
 
 def read_history(workdir: str) -> Dict[str, List]:
   """``{name: [(step, value), ...]}``; a step written twice (resume) keeps its last value."""
-  path = os.path.join(workdir, HISTORY)
+  path = wd.join(workdir, HISTORY)
   by_name: Dict[str, Dict[int, float]] = {}
-  if os.path.isfile(path):
-    with open(path) as f:
-      for number, line in enumerate(f, 1):
-        try:
-          row = json.loads(line)
-          step = int(row.pop('step'))
-        except (ValueError, TypeError, KeyError, AttributeError):
-          if line.strip():
-            logging.warning('%s line %d is damaged (a write cut short?): skipped', path, number)
-          continue
-        for k, v in row.items():
-          by_name.setdefault(k, {})[step] = v
+  text = wd.read_text(path) if wd.isfile(path) else ''
+  for number, line in enumerate(text.splitlines(), 1):
+    try:
+      row = json.loads(line)
+      step = int(row.pop('step'))
+    except (ValueError, TypeError, KeyError, AttributeError):
+      if line.strip():
+        logging.warning('%s line %d is damaged (a write cut short?): skipped', path, number)
+      continue
+    for k, v in row.items():
+      by_name.setdefault(k, {})[step] = v
   return {k: sorted(v.items()) for k, v in by_name.items()}
 
 
-def plot_history(workdir: str, filename: str = 'curves.png') -> str:
+def plot_history(workdir: str, filename: str = wd.CURVES) -> str:
   """Draws train loss / accuracy and the validation / eval points against step.
 
   Returns:
@@ -115,24 +128,16 @@ def plot_history(workdir: str, filename: str = 'curves.png') -> str:
       ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
   fig.tight_layout()
-  path = os.path.join(workdir, filename)
+  path = wd.join(workdir, filename)
+  buf = io.BytesIO()
   try:
-    fig.savefig(path + '.tmp', dpi=100, format=os.path.splitext(filename)[1][1:] or 'png')
-    os.replace(path + '.tmp', path)
+    fig.savefig(buf, dpi=100, format=os.path.splitext(filename)[1][1:] or 'png')
   finally:
     plt.close(fig)
-    if os.path.exists(path + '.tmp'):
-      os.remove(path + '.tmp')
+  wd.write_atomic(path, buf.getvalue())
   return path
 
 
 def write_json(path: str, payload: Mapping) -> None:
-  """Writes ``payload`` atomically (temporary file, then rename)."""
-  tmp = path + '.tmp'
-  try:
-    with open(tmp, 'w') as f:
-      json.dump(payload, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
+  """Writes ``payload`` atomically (:func:`tps_jax.workdir.write_atomic`)."""
+  wd.write_atomic(path, json.dumps(payload, indent=1, sort_keys=True))

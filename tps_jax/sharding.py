@@ -143,6 +143,19 @@ def is_main_process() -> bool:
   return jax.process_index() == 0
 
 
+def main_process_says(message: str) -> str:
+  """Process 0's ``message`` on every process ('' = all is well), so that a refusal only
+  process 0 can see (the workdir lock) stops every process at once with the same line."""
+  if jax.process_count() == 1:
+    return message
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  data = np.zeros(1024, np.uint8)
+  raw = message.encode()[:1024]
+  data[:len(raw)] = np.frombuffer(raw, np.uint8)
+  data = multihost_utils.broadcast_one_to_all(data)
+  return bytes(np.asarray(data)).rstrip(b'\0').decode(errors='replace')
+
+
 def describe(tree_sharding) -> str:
   """One line per distinct spec, for the log: how many leaves are split over fsdp."""
   specs = [s.spec for s in jax.tree.leaves(tree_sharding,

@@ -49,10 +49,11 @@ from tps_jax import models
 from tps_jax import optim
 from tps_jax import reporting
 from tps_jax import sharding
+from tps_jax import workdir as wd
 
 MODES = ('train', 'evaluate', 'train_and_evaluate')
-INIT_FILE = 'init.json'              # where the weights of step 0 came from
-VALIDATION_FILE = 'validation.json'  # the validation points, kept across resumes
+INIT_FILE = wd.INIT              # where the weights of step 0 came from
+VALIDATION_FILE = wd.VALIDATION  # the validation points, kept across resumes
 QUOTES = '"\''  # KeyError messages come quoted
 
 
@@ -315,31 +316,39 @@ class _Run:
     try:
       check_config(config)
       self.mesh = sharding.make_mesh(config)
-      if init_path(config) and not os.path.exists(config.init_from):
+      wd.check_storage(workdir)
+      if init_path(config):
+        wd.check_storage(config.init_from, 'config.init_from')
+      if config.dataset.data_dir:
+        wd.check_storage(config.dataset.data_dir, 'config.dataset.data_dir')
+      if init_path(config) and not wd.exists(config.init_from):
         raise FileNotFoundError(f'config.init_from: no such checkpoint: {config.init_from}')
       checkpoints.check_workdir(workdir, config)
       if not evaluate_only and not checkpoints.is_checkpoint_dir(workdir):
         check_init(config)  # before the data set is prepared
-      ckpt_dir = os.path.join(os.path.abspath(workdir), 'checkpoints')
+      ckpt_dir = wd.join(wd.resolve(workdir), wd.CHECKPOINTS)
       if evaluate_only and not init_path(config) and not checkpoints.committed_steps(ckpt_dir):
         raise ValueError(f'nothing to evaluate: no checkpoint in {ckpt_dir} and no '
                          'config.init_from')
       self.info = input_pipeline.get_dataset_info(config)
-      os.makedirs(workdir, exist_ok=True)
-      if not evaluate_only and sharding.is_main_process():  # the others: the same run
-        self.lock = locking.WorkdirLock(workdir)
+      wd.makedirs(workdir)
+      if not evaluate_only:  # process 0 locks for all: the others are the same run
+        self.lock = _lock(workdir, config)
       self.ckpt = checkpoints.Checkpoints(workdir, config, self.info.num_classes,
                                           read_only=evaluate_only)
       self.ckpt.check_compatible()
-    except (ValueError, FileNotFoundError, KeyError) as e:
+      self.writer = reporting.Writer(workdir, enabled=sharding.is_main_process(),
+                                     tensorboard=config.tensorboard)
+    except BaseException as e:  # a lock taken here must not outlive a failed start
       if self.lock:
         self.lock.release()
-      raise SetupError(str(e).strip('"\'')) from e
+      if isinstance(e, (ValueError, FileNotFoundError, KeyError)):
+        raise SetupError(str(e).strip('"\'')) from e
+      raise
     self.model = models.build_model(config.model, self.info.num_classes)
     self.num_train_steps, self.steps_per_epoch = schedule_steps(
         config, self.info.num_examples[config.dataset.splits.train])
     self.rng = jax.random.key(config.seed)
-    self.writer = reporting.Writer(workdir, enabled=sharding.is_main_process())
     self.init: Dict[str, Any] = {}
     self.best: Optional[checkpoints.BestCheckpoint] = None  # created by training
 
@@ -348,7 +357,7 @@ class _Run:
     kw = dict(mesh=self.mesh, num_train_steps=self.num_train_steps,
               steps_per_epoch=self.steps_per_epoch)
     init_rng = jax.random.fold_in(self.rng, 0)
-    init_file = os.path.join(self.workdir, INIT_FILE)
+    init_file = wd.join(self.workdir, INIT_FILE)
     if self.ckpt.latest_step() is not None:
       target = create_train_state(self.config, self.model, init_rng, abstract=True, **kw)
       try:
@@ -356,9 +365,8 @@ class _Run:
       except ValueError as e:
         raise SetupError(str(e)) from None
       if step is not None:
-        if os.path.isfile(init_file):
-          with open(init_file) as f:
-            self.init = json.load(f)
+        if wd.isfile(init_file):
+          self.init = json.loads(wd.read_text(init_file))
         return state, f'checkpoint step {step} in {self.ckpt.directory}'
     if init_path(self.config):
       from tps_jax import convert  # pylint: disable=g-import-not-at-top
@@ -436,6 +444,35 @@ class _Run:
           self.lock.release()
 
 
+def _lock(workdir: str, config):
+  """Process 0 takes the workdir's lock; every process stops with its refusal, if any."""
+  lock, refusal = None, ''
+  if sharding.is_main_process():
+    try:
+      lock = locking.acquire(workdir, config.checkpoint.lock_lease_minutes * 60)
+    except ValueError as e:
+      refusal = str(e)
+    except Exception as e:  # pylint: disable=broad-except  (the others must not wait forever)
+      refusal = f'{workdir}: could not take the lock ({type(e).__name__}: {e})'.split('\n')[0]
+  refusal = sharding.main_process_says(refusal)
+  if refusal:
+    raise ValueError(refusal)
+  return lock
+
+
+def _refresh_lock(lock) -> None:
+  """Renews the lock's heartbeat (at each checkpoint); all processes stop if it was lost."""
+  lost = ''
+  if lock is not None:
+    try:
+      lock.refresh()
+    except ValueError as e:
+      lost = str(e)
+  lost = sharding.main_process_says(lost)
+  if lost:
+    raise RunError(lost)
+
+
 def _summary(run: _Run, state, **extra) -> Dict:
   return dict(config=run.config.to_dict(), num_classes=run.info.num_classes,
               num_params=models.count_params(state.params), step=int(state.step),
@@ -458,7 +495,7 @@ def evaluate(config, workdir: str) -> Dict:
   finally:
     run.close()
   if sharding.is_main_process():
-    reporting.write_json(os.path.join(workdir, 'evaluate.json'), summary)
+    reporting.write_json(wd.join(workdir, wd.EVALUATE), summary)
   return summary
 
 
@@ -476,7 +513,7 @@ def train_and_evaluate(config, workdir: str, *, evaluate_during: bool = True) ->
     run.close()
   summary['wall_seconds'] = time.time() - t_start
   if sharding.is_main_process():
-    reporting.write_json(os.path.join(workdir, 'metrics.json'), summary)
+    reporting.write_json(wd.join(workdir, wd.METRICS), summary)
   return summary
 
 
@@ -549,18 +586,21 @@ def _train(run: '_Run', evaluate_during: bool) -> Dict:
                    if k != 'nonfinite'}
         run.writer.write_scalars(step, summary)
         window = []
+        if run.lock:  # process 0: a heartbeat between checkpoints, when one is due
+          run.lock.beat()
       if every and (step % every == 0 or last):
         t_eval = time.time()
         with hooks[0].timed('eval', wait_jax_async_dispatch=False):
           point = run.validate(p_eval, state, step)
         validation.append(point)
         if sharding.is_main_process():
-          reporting.write_json(os.path.join(workdir, VALIDATION_FILE), {'points': validation})
+          reporting.write_json(wd.join(workdir, VALIDATION_FILE), {'points': validation})
         run.best.save(step, state, point['val_top1'])
         t_window += time.time() - t_eval  # step times exclude evaluation
       if last or stop or step % config.checkpoint.every_steps == 0:
         drain(step)
-        run.ckpt.save(step, state, force=last or stop)
+        if run.ckpt.save(step, state, force=last or stop):
+          _refresh_lock(run.lock)
         last_good = step
       if stop:
         logging.warning('stopped at step %d (preemption); resume with the same command', step)
@@ -580,11 +620,10 @@ def _train(run: '_Run', evaluate_during: bool) -> Dict:
 
 def _read_validation(workdir: str):
   """The validation points of earlier sessions of this run (resume keeps its curve)."""
-  path = os.path.join(workdir, VALIDATION_FILE)
-  if not os.path.isfile(path):
+  path = wd.join(workdir, VALIDATION_FILE)
+  if not wd.isfile(path):
     return []
-  with open(path) as f:
-    return json.load(f)['points']
+  return json.loads(wd.read_text(path))['points']
 
 
 def run_mode(config, workdir: str, mode: str) -> Dict:
@@ -606,6 +645,8 @@ def run_mode(config, workdir: str, mode: str) -> Dict:
 
 def disk_full(error: BaseException, workdir: str) -> Optional[str]:
   """One line (which file, how much space is left) when ``error`` comes from a full disk."""
+  if wd.is_url(workdir):  # object stores do not fill up
+    return None
   while error is not None:
     if (isinstance(error, OSError) and error.errno == errno.ENOSPC) or (
         'No space left on device' in str(error)):

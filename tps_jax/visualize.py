@@ -184,7 +184,8 @@ def plot_confusion(confusion: np.ndarray, class_names: Sequence[str], title: str
 def read_confusion(path: str):
   """``(matrix, class_names)`` from the ``confusion_<split>.csv`` that evaluation writes."""
   import csv  # pylint: disable=g-import-not-at-top
-  with open(path) as f:
-    rows = list(csv.reader(f))
+  import io  # pylint: disable=g-import-not-at-top
+  from tps_jax import workdir as wd  # pylint: disable=g-import-not-at-top
+  rows = list(csv.reader(io.StringIO(wd.read_text(path), newline='')))
   names = [r[0] for r in rows[1:]]
   return np.array([[float(v) for v in r[3:]] for r in rows[1:]]), names  # name, count, acc, counts

@@ -124,8 +124,16 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
   @property
   def resume_dir(self):
-    """Where encoded clips wait until the build succeeds (a later build reuses them)."""
-    return os.path.join(os.fspath(self.data_dir_root), 'downloads', 'tps_resume', self.name,
+    """Where encoded clips wait until the build succeeds (a later build reuses them).
+
+    A local directory: the cache is appended to and read at offsets. Beside the data on a
+    local disk; for a ``gs://`` data dir under ``~/.cache/tps_jax/resume/gs/<bucket>/...``.
+    """
+    root = os.fspath(self.data_dir_root)
+    if '://' in root:
+      root = os.path.join(os.path.expanduser('~/.cache/tps_jax/resume'),
+                          root.replace('://', '/', 1))
+    return os.path.join(root, 'downloads', 'tps_resume', self.name,
                         self.builder_config.name, str(self.version))
 
   def read_inputs(self, manual_dir):
@@ -140,11 +148,10 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     None when the prepared data has no fingerprint (prepared before they were kept).
     """
-    path = os.path.join(os.fspath(self.data_dir), FINGERPRINT)
-    if not os.path.isfile(path):
+    path = epath.Path(self.data_dir) / FINGERPRINT  # local or gs://
+    if not path.is_file():
       return None
-    with gzip.open(path, 'rt', encoding='utf-8') as f:
-      stored = json.load(f)
+    stored = json.loads(gzip.decompress(path.read_bytes()).decode('utf-8'))
     return compare_fingerprints(stored, self.read_inputs(manual_dir)[2])
 
   def download_and_prepare(self, *, download_config=None, **kwargs):
@@ -188,9 +195,8 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     self.info.features['label'].names = list(class_names)
     # Every entry is checked before the (long) encoding starts.
     checked = self._check_clips(splits, inputs['videos'])
-    with gzip.open(os.path.join(os.fspath(self.data_dir), FINGERPRINT), 'wt',
-                   encoding='utf-8') as f:
-      json.dump(inputs, f)
+    (epath.Path(self.data_dir) / FINGERPRINT).write_bytes(
+        gzip.compress(json.dumps(inputs).encode('utf-8')))
     return {split: self._generate_examples(split, clips, skipped, inputs['videos'][split])
             for split, (clips, skipped) in checked.items()}
 

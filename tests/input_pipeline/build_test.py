@@ -54,3 +54,23 @@ def test_cli_builds_the_data_set_of_a_config_file_and_names_a_bad_flag(tmp_path)
   assert typo.returncode == 1 and 'Traceback' not in typo.stderr
   assert typo.stderr.strip().splitlines()[-1].startswith(
       "build: bad flag: no such config field 'manual_dri'")
+
+
+@pytest.mark.slow
+def test_cli_builds_into_a_gs_data_dir_that_tfds_reads_back(gcs, tmp_path):
+  manual = os.fspath(tmp_path / 'm')
+  fakes.write_video(f'{manual}/a.mp4', seed=0)
+  fakes.write_video(f'{manual}/b.mp4', seed=9)
+  fakes.write_text(f'{manual}/train.txt', 'a.mp4 jump\nb.mp4 run\n')
+  data_dir = 'gs://tps-test/built'
+  result = subprocess.run(
+      [sys.executable, '-m', 'tps_jax.apps.build', '--dataset=custom_videos',
+       f'--manual_dir={manual}', f'--data_dir={data_dir}', '--builder_config=res128',
+       '--num_workers=0'], cwd=ROOT, capture_output=True, text=True, check=False,
+      env=dict(os.environ, HOME=str(tmp_path), **gcs.env))  # HOME: the resume cache
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert 'custom_videos/res128: 2 classes, train 2 clips' in result.stdout
+  builder = builders.get_builder('custom_videos', data_dir=data_dir, config='res128')
+  assert builder.is_prepared() and builder.info.features['label'].names == ['jump', 'run']
+  assert len(list(tfds.as_numpy(builder.as_dataset('train')))) == 2
+  assert not os.path.exists(os.path.join(ROOT, 'gs:'))

@@ -1,0 +1,187 @@
+"""The run directory on gs://: the path layer, a run that trains, resumes, falls back and
+reports there, loads from there, and refuses a bad bucket in one line before compiling.
+
+Against a real GCS emulator (the ``gcs`` fixture: fake-gcs-server), in-process runs of
+``train.run_mode`` on ``configs/test.py`` and one ``main.py`` run from data in the bucket.
+The in-process runs leave TensorBoard off (TensorFlow's GCS client is tested once, by the
+``main.py`` run: TFDS records and TensorBoard events).
+"""
+import os
+
+import fsspec
+import jax
+import pytest
+
+from configs import test as test_config
+from tps_jax import checkpoints
+from tps_jax import convert
+from tps_jax import inference
+from tps_jax import locking
+from tps_jax import reporting
+from tps_jax import train
+from tps_jax import workdir as wd
+from tests.conftest import ROOT
+from tests.gcs_emulator import BUCKET
+from tests.main_runs import ENV, run_main
+
+pytestmark = pytest.mark.slow  # in-process training runs
+
+
+def _url(name):
+  return f'gs://{BUCKET}/{name}'
+
+
+def _config(data_dir, **fields):
+  config = test_config.get_config()
+  config.dataset.data_dir = data_dir
+  config.tensorboard = False
+  for field, value in fields.items():
+    section, _, name = field.rpartition('__')
+    setattr(config[section] if section else config, name, value)
+  return config
+
+
+def _no_compile(*args, **kwargs):
+  raise AssertionError('compiled before the bad input was found')
+
+
+def test_atomic_write_listing_and_rename_on_gs(gcs):
+  root = _url('unit')
+  wd.write_atomic(wd.join(root, 'a.json'), '{"x": 1}')
+  wd.write_atomic(wd.join(root, 'a.json'), '{"x": 2}')  # a whole-object overwrite
+  wd.write_atomic(wd.join(root, 'd', 'b.bin'), b'\x00\x01')
+  assert wd.read_text(wd.join(root, 'a.json')) == '{"x": 2}'
+  assert wd.listdir(root) == ['a.json', 'd'] and wd.isdir(wd.join(root, 'd'))
+  assert sorted(wd.files_under(root)) == ['a.json', 'd/b.bin']
+  wd.rename(wd.join(root, 'd'), wd.join(root, 'e'))
+  assert wd.listdir(root) == ['a.json', 'e'] and wd.read_bytes(wd.join(root, 'e/b.bin')) == b'\x00\x01'
+
+
+def test_history_on_gs_is_rewritten_whole_and_survives_a_resume(gcs):
+  root = _url('history')
+  writer = reporting.Writer(root, tensorboard=False)
+  writer.write_scalars(1, {'train_loss': 3.0})
+  writer.write_scalars(2, {'train_loss': 2.0})
+  reporting.Writer(root, tensorboard=False).write_scalars(3, {'train_loss': 1.0})  # resumed
+  assert reporting.read_history(root)['train_loss'] == [(1, 3.0), (2, 2.0), (3, 1.0)]
+
+
+@pytest.fixture(scope='module')
+def gs_data_dir(gcs):
+  """``reversal_pairs/tiny`` prepared by TFDS straight into the bucket."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  import input_pipeline.synthetic  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  data_dir = _url('tfds')
+  tfds.builder('reversal_pairs/tiny', data_dir=data_dir).download_and_prepare(
+      download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+  return data_dir
+
+
+def test_main_py_trains_from_gs_data_into_a_gs_workdir_with_tensorboard_and_no_local_folder(
+    gcs, gs_data_dir):
+  url = _url('main')
+  rc, _, err = run_main(url, gs_data_dir, '--config.num_train_steps=1', mode='train',
+                        env=dict(ENV, **gcs.env))
+  assert rc == 0, err[-3000:]
+  assert f'Load dataset info from {gs_data_dir}/reversal_pairs/tiny' in err
+  assert checkpoints.committed_steps(wd.join(url, wd.CHECKPOINTS)) == [1]
+  assert wd.isfile(wd.join(url, wd.METRICS)) and not wd.exists(wd.join(url, wd.LOCK))
+  assert [n for n in wd.listdir(url) if n.startswith('events.out.tfevents.')]  # TensorBoard
+  assert not os.path.exists(os.path.join(ROOT, 'gs:'))  # main.py runs in ROOT
+
+
+@pytest.fixture(scope='module')
+def gs_run(gcs, data_dir, tmp_path_factory):
+  """A 2-step run in gs://BUCKET/run (checkpoints at steps 1 and 2), run from an empty
+  directory, which must stay empty."""
+  cwd, here = os.getcwd(), tmp_path_factory.mktemp('cwd')
+  os.chdir(here)
+  try:
+    summary = train.run_mode(_config(data_dir, num_train_steps=2), _url('run'), 'train')
+  finally:
+    os.chdir(cwd)
+  return _url('run'), summary, here
+
+
+def test_training_on_gs_writes_checkpoints_checksums_and_reports_there(gs_run):
+  url, summary, here = gs_run
+  assert summary['finished'] and summary['step'] == 2
+  ckpt = wd.join(url, wd.CHECKPOINTS)
+  assert checkpoints.committed_steps(ckpt) == [1, 2]
+  assert all(checkpoints.verify(wd.join(ckpt, s)) is None for s in ('1', '2'))
+  assert wd.exists(wd.join(ckpt, '2', wd.CHECKSUMS))
+  for name in (wd.HISTORY, wd.INIT, wd.CURVES):
+    assert wd.isfile(wd.join(url, name)), name
+  assert sorted(reporting.read_history(url)['train_loss'])[-1][0] == 2
+  assert not wd.exists(wd.join(url, wd.LOCK))  # released
+  assert os.listdir(here) == []  # no local ./gs:/... folder
+
+
+def test_corrupted_newest_step_on_gs_is_moved_aside_and_the_run_resumes_from_the_previous(
+    gs_run, data_dir, caplog):
+  fs = fsspec.filesystem('gs')
+  src, url = gs_run[0], _url('corrupt')
+  fs.copy(src.split('://')[1], url.split('://')[1], recursive=True)
+  state = wd.join(url, wd.CHECKPOINTS, '2', 'state')
+  largest = max(fs.find(state.split('://')[1], detail=True).values(), key=lambda i: i['size'])
+  data = bytearray(fs.cat_file(largest['name']))
+  data[len(data) // 2] ^= 0xFF
+  fs.pipe_file(largest['name'], bytes(data))
+  summary = train.run_mode(_config(data_dir, num_train_steps=3), url, 'train')
+  ckpt = wd.join(url, wd.CHECKPOINTS)
+  assert summary['source'] == f'checkpoint step 1 in {ckpt}' and summary['step'] == 3
+  assert [n for n in wd.listdir(ckpt) if n.startswith('bad_2_')]  # kept, not deleted
+  assert 'does not match its checksum' in caplog.text
+  assert checkpoints.committed_steps(ckpt) == [1, 2, 3]
+
+
+def test_evaluate_mode_on_a_gs_workdir_writes_its_reports_there(gs_run, data_dir):
+  url = _url('evaluate')
+  fsspec.filesystem('gs').copy(gs_run[0].split('://')[1], url.split('://')[1], recursive=True)
+  summary = train.run_mode(_config(data_dir), url, 'evaluate')
+  assert summary['source'] == f'checkpoint step 2 in {url}/checkpoints'
+  for name in (wd.EVALUATE, wd.eval_report('validation'), wd.confusion('validation')):
+    assert wd.isfile(wd.join(url, name)), name
+
+
+def test_init_from_and_predict_checkpoint_read_a_gs_workdir(gs_run, data_dir):
+  config = _config(data_dir)
+  _, params, meta = inference.load_checkpoint(config, gs_run[0])  # predict --checkpoint
+  assert meta['kind'] == 'workdir' and meta['step'] == 2 and params
+  _, _, report = convert.load_pretrained_report(gs_run[0], config.model, 10)  # init_from
+  assert report.kind == 'workdir' and report.step == 2
+
+
+def test_second_run_on_a_locked_gs_workdir_stops_with_one_line_before_compiling(
+    gcs, data_dir, monkeypatch):
+  url = _url('locked')
+  holder = locking.acquire(url)
+  try:
+    monkeypatch.setattr(jax, 'jit', _no_compile)
+    with pytest.raises(train.SetupError, match=f'^{url} is in use by another run '
+                                               rf'\(pid {os.getpid()} on host '):
+      train.run_mode(_config(data_dir), url, 'train')
+  finally:
+    holder.release()
+
+
+@pytest.mark.parametrize('env, url, cause', [
+    ({}, 'gs://no-such-bucket/run', 'bucket gs://no-such-bucket does not exist'),
+    ({'STORAGE_EMULATOR_HOST': 'http://127.0.0.1:9'}, _url('run'),
+     'cannot reach the storage endpoint'),
+    ({'STORAGE_EMULATOR_HOST': None, 'GOOGLE_APPLICATION_CREDENTIALS': '/nonexistent.json'},
+     _url('run'), 'no Google Cloud credentials'),
+], ids=['missing_bucket', 'unreachable_endpoint', 'missing_credentials'])
+def test_unusable_bucket_is_one_line_naming_the_path_before_any_compile(
+    env, url, cause, gcs, data_dir, tmp_path, monkeypatch):
+  for k, v in env.items():
+    if v is None:
+      monkeypatch.delenv(k)
+    else:
+      monkeypatch.setenv(k, v)
+  monkeypatch.setattr(jax, 'jit', _no_compile)
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(train.SetupError) as e:
+    train.run_mode(_config(data_dir), url, 'train')
+  assert str(e.value).startswith(f'--workdir={url}: {cause}'), str(e.value)
+  assert '\n' not in str(e.value) and os.listdir(tmp_path) == []
