@@ -30,7 +30,6 @@ def get_config(arg: str = 'tps'):
     config.model.shift_pattern = model_table.PATTERNS[pattern]
   config.dataset = data_table.dataset_config('synthetic_mini')
   config.input = data_table.input_config('synthetic_mini')
-  config.input.image_size = config.input.eval_image_size = config.input.min_resize = 16
   config.model.window_size = (4, 4, 4) if arch == 'video_swin' else (1, 4, 4)
   config.num_train_steps = GUARD_STEPS
   config.optim.learning_rate = 3e-3    # twice the demo's

@@ -36,6 +36,8 @@ _SYNTHETIC_INPUT = dict(num_frames=8, image_size=32, eval_image_size=32, min_res
                         test_num_crops=1, random_resized_crop=False, crop_scale=(0.6, 1.0),
                         flip_mode='off', shuffle_buffer=4096, cycle_length=4,
                         num_parallel_calls=-1)
+# The CI guard's set: rendered at 32x32, read at 16x16 (configs/synthetic_guard.py).
+_SYNTHETIC_MINI_INPUT = dict(_SYNTHETIC_INPUT, image_size=16, eval_image_size=16, min_resize=16)
 _SYNTHETIC_TINY_INPUT = dict(_SYNTHETIC_INPUT, image_size=28, eval_image_size=28,
                              random_resized_crop=True, flip_mode='swap_labels',
                              shuffle_buffer=16, cycle_length=2, num_parallel_calls=2)
@@ -90,7 +92,7 @@ SPECS: Dict[str, DatasetSpec] = {s.name: s for s in (
                 SYNTHETIC_FLIP_PAIRS, _SYNTHETIC_TINY_INPUT, manual=False),
     DatasetSpec('synthetic_mini', 'reversal_pairs', 'input_pipeline.synthetic', ('mini',),
                 _splits(test='test'), 'input_pipeline.synthetic.render.CLASS_NAMES',
-                SYNTHETIC_FLIP_PAIRS, _SYNTHETIC_INPUT, manual=False),
+                SYNTHETIC_FLIP_PAIRS, _SYNTHETIC_MINI_INPUT, manual=False),
     DatasetSpec('ssv2', 'something_something_v2', 'input_pipeline.builders.ssv2',
                 _VIDEO_CONFIGS, _splits(),
                 'something-something-v2-labels.json (index = its value)',

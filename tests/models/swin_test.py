@@ -141,5 +141,6 @@ def test_remat_gives_the_same_gradients():
 
 
 def test_unknown_arch_is_a_one_line_error_listing_valid_names():
-  with pytest.raises(ValueError, match=r"config.model.arch='tpz' is not one of \['swin2d', 'tps', 'tsm', 'video_swin'\]"):
+  with pytest.raises(ValueError, match=r"config.model.arch='tpz' is not one of \['channel_only', "
+                     r"'patch_only', 'swin2d', 'tps', 'tsm', 'video_swin'\]"):
     validate(_tiny(arch='tpz'), 16, 56)
