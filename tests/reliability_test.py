@@ -140,6 +140,23 @@ def _truncate_unchecked(step_dir):  # killed between the commit and the checksum
   _truncate(step_dir)
 
 
+def _unlist_largest(step_dir):  # its entry deleted from the manifest
+  path = os.path.join(step_dir, checkpoints.CHECKSUMS)
+  manifest = _json(path)
+  del manifest[os.path.relpath(_largest_file(os.path.join(step_dir, 'state')), step_dir)]
+  _write(path, json.dumps(manifest).encode())
+
+
+def _flip_unchecked(step_dir):
+  os.remove(os.path.join(step_dir, checkpoints.CHECKSUMS))
+  _flip_bytes(step_dir)
+
+
+def _flip_unlisted(step_dir):
+  _unlist_largest(step_dir)
+  _flip_bytes(step_dir)
+
+
 CORRUPTIONS = {
     'bit_flip': _flip_bytes,
     'truncated_data_file': _truncate,
@@ -186,6 +203,37 @@ def test_intact_checkpoint_of_another_optimizer_is_refused_not_moved(trained, da
   assert str(e.value).startswith(f'checkpoint {workdir}/checkpoints/4 is intact but does not '
                                  "restore into this config's state"), str(e.value)
   assert '\n' not in str(e.value) and _steps(workdir) == [2, 4]
+
+
+MANIFEST_DAMAGE = {
+    'deleted': (lambda d: os.remove(os.path.join(d, checkpoints.CHECKSUMS)),
+                'no checksums.json'),
+    'null': (lambda d: _write(os.path.join(d, checkpoints.CHECKSUMS), b'null'),
+             'checksums.json is not a map of file to SHA-256 (None)'),
+    'entry_removed': (_unlist_largest, 'is not listed in checksums.json'),
+    # A flip that still decodes to finite values cannot be told from data without a manifest:
+    # the step is used, but said to be unverified, and never sealed as good.
+    'deleted_and_a_byte_flipped': (_flip_unchecked, 'no checksums.json'),
+    'entry_removed_and_its_file_flipped': (_flip_unlisted, 'is not listed in checksums.json'),
+}
+
+
+@pytest.mark.parametrize('kind', sorted(MANIFEST_DAMAGE))
+def test_step_its_checksums_do_not_vouch_for_is_used_with_a_warning_and_never_sealed(
+    kind, trained, data_dir, tmp_path, caplog):
+  workdir = _copy(trained, tmp_path)
+  step_dir = os.path.join(workdir, 'checkpoints', '4')
+  damage, why = MANIFEST_DAMAGE[kind]
+  damage(step_dir)
+  manifest = os.path.join(step_dir, checkpoints.CHECKSUMS)
+  before = open(manifest, 'rb').read() if os.path.exists(manifest) else None
+  with caplog.at_level(logging.WARNING):
+    summary = _train(workdir, data_dir, 6, checkpoint__every_steps=2)
+  assert summary['source'] == f'checkpoint step 4 in {workdir}/checkpoints', summary['source']
+  lines = [r.getMessage() for r in caplog.records if f'{step_dir} is unverified' in r.getMessage()]
+  assert len(lines) == 1 and why in lines[0], caplog.text
+  after = open(manifest, 'rb').read() if os.path.exists(manifest) else None
+  assert after == before  # no manifest written over a step of unknown history
 
 
 def test_evaluate_survives_the_chosen_step_being_garbage_collected(
