@@ -88,3 +88,19 @@ def test_a_later_run_seals_only_the_steps_it_saved(tmp_path):
   ckpt.close()
   assert not os.path.exists(os.path.join(step_dir, checkpoints.CHECKSUMS))  # never blessed
   assert checkpoints.verify(os.path.join(workdir, 'checkpoints', '2'))[0] == checkpoints.OK
+
+
+def test_best_checkpoint_is_sealed_and_a_flipped_byte_in_it_is_refused(tmp_path, caplog):
+  best = checkpoints.BestCheckpoint(str(tmp_path), test_config.get_config(), 3)
+  best.save(1, {'params': _params()}, 0.5)
+  best.close()
+  step_dir = os.path.join(str(tmp_path), checkpoints.BEST, '1')
+  assert checkpoints.verify(step_dir) == (checkpoints.OK, '')
+  files = [os.path.join(r, f) for r, _, fs in os.walk(os.path.join(step_dir, 'state')) for f in fs]
+  path = max(files, key=os.path.getsize)
+  data = bytearray(open(path, 'rb').read())
+  data[len(data) // 2] ^= 0x01
+  open(path, 'wb').write(bytes(data))
+  with caplog.at_level(logging.WARNING), pytest.raises(ValueError, match='no usable checkpoint'):
+    checkpoints.restore_params(os.path.dirname(step_dir))
+  assert 'does not match its checksum (corrupted)' in caplog.text
