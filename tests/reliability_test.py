@@ -195,6 +195,24 @@ def test_no_good_checkpoint_stops_with_one_line(trained, data_dir, tmp_path, mon
   assert '\n' not in str(e.value) and _steps(workdir) == []
 
 
+def test_rerun_after_no_usable_checkpoint_does_not_start_over_unless_asked(
+    trained, data_dir, tmp_path, monkeypatch):
+  workdir = _copy(trained, tmp_path)
+  for step in (2, 4):
+    _flip_bytes(os.path.join(workdir, 'checkpoints', str(step)))
+  with pytest.raises(train.SetupError, match='no usable checkpoint'):
+    _train(workdir, data_dir, 6, checkpoint__every_steps=2)
+  with monkeypatch.context() as m:
+    m.setattr(jax, 'jit', _no_compile)
+    with pytest.raises(train.SetupError) as e:  # the same command again
+      _train(workdir, data_dir, 6, checkpoint__every_steps=2)
+  assert str(e.value).startswith(f'{workdir}/checkpoints has no usable checkpoint, but this '
+                                 f'workdir held some ({workdir}/checkpoints/bad_'), str(e.value)
+  assert 'checkpoint.start_over=True' in str(e.value) and '\n' not in str(e.value)
+  summary = _train(workdir, data_dir, 2, checkpoint__every_steps=2, checkpoint__start_over=True)
+  assert summary['finished'] and summary['source'].startswith('scratch')
+
+
 def test_intact_checkpoint_of_another_optimizer_is_refused_not_moved(trained, data_dir,
                                                                      tmp_path):
   workdir = _copy(trained, tmp_path)

@@ -212,6 +212,29 @@ def check_workdir(workdir: str, config) -> None:
     manager.close()
 
 
+def earlier_checkpoints(workdir: str) -> List[str]:
+  """What shows that ``workdir`` held checkpoints: its ``bad_*`` steps and best steps."""
+  root = wd.resolve(workdir)
+  bad = [wd.join(root, wd.CHECKPOINTS, d) for d in wd.listdir(wd.join(root, wd.CHECKPOINTS))
+         if d.startswith('bad_')]
+  best = [wd.join(root, wd.BEST, str(s)) for s in committed_steps(wd.join(root, wd.BEST))]
+  return bad + best
+
+
+def check_no_silent_restart(workdir: str, config) -> None:
+  """Raises a one-line ValueError when ``workdir`` had checkpoints but has no committed step,
+  so a rerun after "no usable checkpoint" does not quietly train from scratch beside them."""
+  directory = wd.join(wd.resolve(workdir), wd.CHECKPOINTS)
+  if committed_steps(directory) or config.checkpoint.start_over:
+    return
+  earlier = earlier_checkpoints(workdir)
+  if earlier:
+    raise ValueError(f'{directory} has no usable checkpoint, but this workdir held some '
+                     f'({earlier[0]}{", ..." if len(earlier) > 1 else ""}): set '
+                     '--config.checkpoint.start_over=True to train from scratch beside them, '
+                     'or use a new --workdir')
+
+
 class Checkpoints:
   """The run's checkpoints: save every K steps (async), keep N, save on SIGTERM.
 

@@ -324,6 +324,8 @@ class _Run:
       if init_path(config) and not wd.exists(config.init_from):
         raise FileNotFoundError(f'config.init_from: no such checkpoint: {config.init_from}')
       checkpoints.check_workdir(workdir, config)
+      if not evaluate_only:
+        checkpoints.check_no_silent_restart(workdir, config)
       if not evaluate_only and not checkpoints.is_checkpoint_dir(workdir):
         check_init(config)  # before the data set is prepared
       ckpt_dir = wd.join(wd.resolve(workdir), wd.CHECKPOINTS)
