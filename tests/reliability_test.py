@@ -5,6 +5,7 @@ and truncated records, SIGINT and exit codes, one-line errors before any compile
 In-process runs of ``train.run_mode`` on ``configs/test.py``; subprocesses of ``main.py``
 only where a signal or a second process is needed.
 """
+import dataclasses
 import json
 import logging
 import os
@@ -441,6 +442,10 @@ FIXTURE_MODEL = dict(model__embed_dim=16, model__depths=(2, 2, 2), model__num_he
     (dict(batch_size=0), 'config.batch_size=0 must be positive'),
     (dict(input__num_frames=0), 'config.input.num_frames=0 must be positive'),
     (dict(checkpoint__every_steps=0), 'config.checkpoint.every_steps=0 must be positive'),
+    (dict(num_train_steps=-1, num_epochs=0.0), 'config.num_epochs=0.0 must be positive (or '
+                                               'set config.num_train_steps > 0)'),
+    (dict(num_train_steps=-1, num_epochs=-1.0), 'config.num_epochs=-1.0 must be positive (or '
+                                                'set config.num_train_steps > 0)'),
     (dict(input__image_size=2), 'config.input.image_size=2 is smaller than one patch '
                                 '(config.model.patch_size=(2, 4, 4))'),
 ])
@@ -450,6 +455,38 @@ def test_bad_value_is_one_line_before_any_compile(fields, message, data_dir, tmp
   with pytest.raises(train.SetupError) as e:
     train.run_mode(_config(data_dir, **fields), str(tmp_path), 'train')
   assert str(e.value) == message
+
+
+def _with_examples(monkeypatch, **counts):
+  """The data set's info as if its splits held ``counts`` examples."""
+  get = input_pipeline.get_dataset_info
+
+  def info(config):
+    real = get(config)
+    return dataclasses.replace(real, num_examples=dict(real.num_examples, **counts))
+  monkeypatch.setattr(input_pipeline, 'get_dataset_info', info)
+
+
+@pytest.mark.parametrize('mode', ['train_and_evaluate', 'evaluate'])
+def test_empty_eval_split_is_one_line_before_any_compile(mode, trained, data_dir, tmp_path,
+                                                         monkeypatch):
+  workdir = _copy(trained, tmp_path)
+  _with_examples(monkeypatch, validation=0)
+  monkeypatch.setattr(jax, 'jit', _no_compile)
+  with pytest.raises(train.SetupError) as e:
+    train.run_mode(_config(data_dir, num_train_steps=6), workdir, mode)
+  assert str(e.value).startswith('synthetic_tiny validation: the split is empty (0 examples), '
+                                 'nothing to evaluate'), str(e.value)
+  assert not os.path.exists(os.path.join(workdir, 'checkpoints_best'))
+
+
+def test_epochs_that_make_no_step_are_one_line_before_any_compile(data_dir, tmp_path,
+                                                                  monkeypatch):
+  _with_examples(monkeypatch, train=0)
+  monkeypatch.setattr(jax, 'jit', _no_compile)
+  with pytest.raises(train.SetupError, match=r'^synthetic_tiny train: 0 examples x '
+                                             r'config.num_epochs=1.0 make no training step$'):
+    train.run_mode(_config(data_dir, num_train_steps=-1, num_epochs=1.0), str(tmp_path), 'train')
 
 
 def test_init_from_shape_mismatch_is_one_line_before_any_compile(data_dir, tmp_path,

@@ -25,7 +25,7 @@ import os
 import re
 import shutil
 import time
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from absl import logging
 from clu import periodic_actions
@@ -91,6 +91,9 @@ def check_config(config) -> None:
     if size < max(config.model.patch_size[1:]):
       raise ValueError(f'config.{field}={size} is smaller than one patch '
                        f'(config.model.patch_size={tuple(config.model.patch_size)})')
+  if config.num_train_steps <= 0 and config.num_epochs <= 0:
+    raise ValueError(f'config.num_epochs={config.num_epochs} must be positive (or set '
+                     'config.num_train_steps > 0)')
   if config.optim.grad_accum_steps < 1 or config.batch_size % config.optim.grad_accum_steps:
     raise ValueError(f'config.batch_size={config.batch_size} is not divisible by '
                      f'config.optim.grad_accum_steps={config.optim.grad_accum_steps}')
@@ -309,8 +312,10 @@ def split_name(config, split: str) -> str:
 class _Run:
   """What both modes set up before compiling anything (all bad-input checks happen here)."""
 
-  def __init__(self, config, workdir: str, *, evaluate_only: bool = False):
-    """``evaluate_only``: take no lock, write nothing before a checkpoint is found."""
+  def __init__(self, config, workdir: str, *, evaluate_only: bool = False,
+               eval_splits: Sequence[str] = ()):
+    """``evaluate_only``: take no lock, write nothing before a checkpoint is found.
+    ``eval_splits``: the splits this run evaluates (an empty one is refused up front)."""
     self.config, self.workdir = config, workdir
     self.lock = None
     try:
@@ -333,6 +338,12 @@ class _Run:
         raise ValueError(f'nothing to evaluate: no checkpoint in {ckpt_dir} and no '
                          'config.init_from')
       self.info = input_pipeline.get_dataset_info(config)
+      _check_not_empty(config, self.info, eval_splits)
+      train_examples = self.info.num_examples[config.dataset.splits.train]
+      if not evaluate_only and schedule_steps(config, train_examples)[0] <= 0:
+        raise ValueError(f'{config.dataset.name} {config.dataset.splits.train}: '
+                         f'{train_examples} examples x config.num_epochs={config.num_epochs} '
+                         'make no training step')
       wd.makedirs(workdir)
       if not evaluate_only:  # process 0 locks for all: the others are the same run
         self.lock = _lock(workdir, config)
@@ -446,6 +457,15 @@ class _Run:
           self.lock.release()
 
 
+def _check_not_empty(config, info, splits: Sequence[str]) -> None:
+  """An empty split would report top-1 0.0 and pick a best checkpoint from nothing."""
+  for split in map(functools.partial(split_name, config), splits):
+    if info.num_examples.get(split) == 0:
+      raise ValueError(f'{config.dataset.name} {split}: the split is empty (0 examples), '
+                       'nothing to evaluate: fix the data, or config.eval.splits / '
+                       'config.eval.split_during_training')
+
+
 def _lock(workdir: str, config):
   """Process 0 takes the workdir's lock; every process stops with its refusal, if any."""
   lock, refusal = None, ''
@@ -487,7 +507,7 @@ def evaluate(config, workdir: str) -> Dict:
   Writes ``eval_<split>.json``, ``confusion_<split>.csv`` (and ``predictions_<split>.npz``
   with ``config.eval.write_predictions``) and the summary ``evaluate.json`` in ``workdir``.
   """
-  run = _Run(config, workdir, evaluate_only=True)
+  run = _Run(config, workdir, evaluate_only=True, eval_splits=config.eval.splits)
   try:
     state, source = run.initial_state()
     logging.info('evaluating %s', source)
@@ -508,7 +528,12 @@ def train_and_evaluate(config, workdir: str, *, evaluate_during: bool = True) ->
     The final summary, also written to ``workdir/metrics.json``.
   """
   t_start = time.time()
-  run = _Run(config, workdir)
+  splits = []
+  if evaluate_during:
+    splits = list(config.eval.splits)
+    if config.eval_every_steps > 0 or config.eval_every_epochs > 0:
+      splits.append(config.eval.split_during_training)
+  run = _Run(config, workdir, eval_splits=splits)
   try:
     summary = _train(run, evaluate_during)
   finally:  # also on errors: pending checkpoint writes complete, metrics are flushed
