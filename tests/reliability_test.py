@@ -99,6 +99,21 @@ def test_final_checkpoint_commits_despite_a_damaged_history_and_an_unwritable_pl
   assert sorted(train_losses(workdir)) == [1, 2, 3, 4, 5, 6]  # the cut line did not eat step 5
 
 
+def test_cut_short_validation_json_and_an_infinite_history_step_do_not_stop_a_resume(
+    trained, data_dir, tmp_path, caplog):
+  workdir = _copy(trained, tmp_path)
+  with open(os.path.join(workdir, reporting.HISTORY), 'a') as f:
+    f.write('{"step": 2, "val_top1": 0.25, "val_top5": 1.0, "val_loss": 1.5}\n'
+            '{"step": 1e400, "train_loss": 1.0}\n')
+  _write(os.path.join(workdir, 'validation.json'), b'{"points": [{"step": 2, "val_to')
+  with caplog.at_level(logging.WARNING):
+    summary = train.run_mode(_config(data_dir, num_train_steps=6, eval_every_steps=2),
+                             workdir, 'train_and_evaluate')
+  assert summary['finished'] and _json(os.path.join(workdir, 'metrics.json'))['step'] == 6
+  assert [p['step'] for p in summary['validation']] == [2, 6]  # step 2 rebuilt from history
+  assert 'validation.json is damaged' in caplog.text and 'curves not drawn' not in caplog.text
+
+
 def test_plot_is_written_atomically(tmp_path):
   reporting.Writer(str(tmp_path)).write_scalars(1, {'train_loss': 1.0})
   path = reporting.plot_history(str(tmp_path))

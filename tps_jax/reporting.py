@@ -93,8 +93,10 @@ def read_history(workdir: str) -> Dict[str, List]:
   for number, line in enumerate(text.splitlines(), 1):
     try:
       row = json.loads(line)
-      step = int(row.pop('step'))
-    except (ValueError, TypeError, KeyError, AttributeError):
+      step = int(row.pop('step'))  # inf (1e400): OverflowError
+      if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row.values()):
+        raise ValueError('a value is not a number')
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
       if line.strip():
         logging.warning('%s line %d is damaged (a write cut short?): skipped', path, number)
       continue

@@ -57,6 +57,11 @@ VALIDATION_FILE = wd.VALIDATION  # the validation points, kept across resumes
 QUOTES = '"\''  # KeyError messages come quoted
 
 
+def _first_line(e: BaseException) -> str:
+  text = str(e).strip().splitlines()
+  return f'{type(e).__name__}: {text[0] if text else ""}'[:300]
+
+
 class SetupError(ValueError):
   """A config, workdir or path that cannot work, found before anything is compiled."""
 
@@ -450,8 +455,8 @@ class _Run:
         if sharding.is_main_process():
           try:
             reporting.plot_history(self.workdir)
-          except (OSError, ValueError) as e:
-            logging.warning('curves not drawn: %s', e)
+          except Exception as e:  # pylint: disable=broad-except  (never costs the metrics)
+            logging.warning('curves not drawn: %s', _first_line(e))
       finally:
         if self.lock:
           self.lock.release()
@@ -650,7 +655,20 @@ def _read_validation(workdir: str):
   path = wd.join(workdir, VALIDATION_FILE)
   if not wd.isfile(path):
     return []
-  return json.loads(wd.read_text(path))['points']
+  try:
+    points = json.loads(wd.read_text(path))['points']
+    if not all(isinstance(p, dict) and isinstance(p.get('step'), int) for p in points):
+      raise ValueError('a point without an integer step')
+    return points
+  except (ValueError, TypeError, KeyError) as e:  # a write cut short, an edit
+    history = reporting.read_history(workdir)
+    by_step = {}
+    for name in ('val_top1', 'val_top5', 'val_loss'):
+      for step, value in history.get(name, []):
+        by_step.setdefault(step, {'step': step})[name] = value
+    logging.warning('%s is damaged (%s): its %d points rebuilt from %s', path,
+                    str(e).splitlines()[0][:100], len(by_step), wd.HISTORY)
+    return [by_step[s] for s in sorted(by_step)]
 
 
 def run_mode(config, workdir: str, mode: str) -> Dict:
