@@ -165,6 +165,32 @@ def test_cli_writes_an_orbax_checkpoint_that_load_pretrained_reads(tmp_path, fix
   assert v3['params']['head']['kernel'].shape == (64, 3)
 
 
+@pytest.mark.slow
+def test_cli_says_the_head_of_an_inflated_imagenet_checkpoint_is_random(tmp_path):
+  torch = pytest.importorskip('torch')
+  cfg2d = model_config('swin2d', 'tiny')
+  cfg2d.embed_dim, cfg2d.depths, cfg2d.num_heads = 16, (2, 2), (1, 2)
+  cfg2d.patch_size = (1, 4, 4)
+  _, _, ckpt = _imagenet_checkpoint(cfg2d, 7)
+  path = tmp_path / 'swin.pth'
+  torch.save({'model': {k: torch.from_numpy(np.array(v)) for k, v in ckpt['model'].items()}},
+             path)
+  cfg_file = tmp_path / 'tps_config.py'
+  cfg_file.write_text(
+      'import ml_collections\n'
+      "from configs.model_table import model_config\n"
+      'def get_config():\n'
+      '  cfg = model_config("tps", "tiny")\n'
+      '  cfg.embed_dim, cfg.depths, cfg.num_heads = 16, (2, 2), (1, 2)\n'
+      '  return ml_collections.ConfigDict({"model": cfg})\n')
+  res = subprocess.run(
+      [sys.executable, '-m', 'tps_jax.apps.convert', f'--config={cfg_file}', '--imagenet',
+       f'--checkpoint={path}', f'--output={tmp_path / "out"}'], cwd=ROOT, capture_output=True,
+      text=True, env={**os.environ, 'PYTHONPATH': ROOT}, timeout=300)
+  assert res.returncode == 0, res.stderr[-3000:]
+  assert 'note: the head (1000 classes) is random, not ImageNet\'s' in res.stdout, res.stdout
+
+
 class _RunsCode:
   """Pickles as a call of ``os.remove(marker)``: loading it unsafely would delete the file."""
 

@@ -140,6 +140,19 @@ def plot_history(workdir: str, filename: str = wd.CURVES) -> str:
   return path
 
 
+def done_line(summary: Mapping, report: str) -> str:
+  """The last line of a run: where it ended and its numbers, not the whole summary (that
+  is in ``report``, e.g. ``metrics.json``)."""
+  parts = [f'step {summary.get("step")}' + ('' if summary.get('finished', True)
+                                            else ' (stopped early)')]
+  best = summary.get('best_validation')
+  if best:
+    parts.append(f'best val top-1 {best["val_top1"]:.4f} at step {best["step"]}')
+  for split, r in sorted((summary.get('eval') or {}).items()):
+    parts.append(f'{split} top-1 {r["top1"]:.4f} top-5 {r["top5"]:.4f} ({r["count"]} videos)')
+  return f'done: {"; ".join(parts)}; from {summary.get("source")}; summary in {report}'
+
+
 def write_json(path: str, payload: Mapping) -> None:
   """Writes ``payload`` atomically (:func:`tps_jax.workdir.write_atomic`)."""
   wd.write_atomic(path, json.dumps(payload, indent=1, sort_keys=True))
