@@ -288,6 +288,18 @@ def test_evaluate_survives_the_chosen_step_being_garbage_collected(
               if d.startswith('bad_')]  # evaluate never moves the trainer's files
 
 
+def test_evaluation_logs_its_progress_with_an_eta(trained, data_dir, tmp_path, monkeypatch,
+                                                  caplog):
+  workdir = _copy(trained, tmp_path)
+  monkeypatch.setattr(train, 'EVAL_PROGRESS_SECONDS', 0.0)  # each batch (minutes on CPU)
+  with caplog.at_level(logging.INFO):
+    train.run_mode(_config(data_dir), workdir, 'evaluate')
+  lines = [r.getMessage() for r in caplog.records
+           if r.getMessage().startswith('evaluating validation: batch ')]
+  assert len(lines) == 4 and lines[0].startswith('evaluating validation: batch 2/5, '), lines
+  assert 'ETA' in lines[-1]
+
+
 # --- 3. One run per workdir. ------------------------------------------------------------
 
 def test_second_run_on_a_locked_workdir_stops_with_one_line_naming_the_holder(

@@ -298,8 +298,11 @@ def evaluate_split(p_eval, state, config, mesh, info, split: str, *,
   """Runs ``p_eval`` over a whole split (this process's part, padded batches masked)."""
   pi, pc = sharding.process_split()
   acc = evaluation.Accumulator(info.num_classes, keep_predictions)
+  progress = _EvalProgress(split, math.ceil(info.num_examples.get(split, 0) /
+                                            config.eval_batch_size))
   for batch in input_pipeline.create_eval_iterator(config, split, process_index=pi,
                                                    process_count=pc, info=info):
+    progress.update()
     ids = batch.pop('id')  # strings stay on the host
     out = sharding.global_to_host(p_eval(state, sharding.host_to_global(batch, mesh)))
     if keep_predictions and pc > 1:  # the global batch's ids, in the order of `out`
@@ -307,6 +310,27 @@ def evaluate_split(p_eval, state, config, mesh, info, split: str, *,
           sharding.host_to_global(evaluation.encode_ids(ids), mesh)))
     acc.update(out['probs'], out['label'], out['mask'], out['logits'], ids=ids)
   return acc
+
+
+EVAL_PROGRESS_SECONDS = 10.0  # an evaluation logs where it is this often (minutes on CPU)
+
+
+class _EvalProgress:
+  """Logs ``batch i/n`` and the time left every :data:`EVAL_PROGRESS_SECONDS`."""
+
+  def __init__(self, split: str, total: int):
+    self.split, self.total, self.done = split, total, 0
+    self.start = self.last = time.monotonic()
+
+  def update(self) -> None:
+    """Called before each batch: the time of the batches done so far gives the ETA."""
+    now = time.monotonic()
+    if self.done and now - self.last >= EVAL_PROGRESS_SECONDS:
+      self.last = now
+      eta = (now - self.start) / self.done * max(self.total - self.done, 0)
+      logging.info('evaluating %s: batch %d/%d, %.1f s/batch, ETA %.0f s', self.split,
+                   self.done + 1, self.total, (now - self.start) / self.done, eta)
+    self.done += 1
 
 
 def split_name(config, split: str) -> str:
