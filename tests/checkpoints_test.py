@@ -2,6 +2,7 @@
 import json
 import logging
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -104,3 +105,20 @@ def test_best_checkpoint_is_sealed_and_a_flipped_byte_in_it_is_refused(tmp_path,
   with caplog.at_level(logging.WARNING), pytest.raises(ValueError, match='no usable checkpoint'):
     checkpoints.restore_params(os.path.dirname(step_dir))
   assert 'does not match its checksum (corrupted)' in caplog.text
+
+
+def test_restore_params_lists_again_when_the_step_it_reads_is_deleted_by_training(
+    tmp_path, monkeypatch, caplog):
+  workdir, step_dir = _saved(tmp_path, _params())  # keep=1: training replaces step 1 by 2
+  restore = checkpoints.ocp.CheckpointManager.restore
+
+  def trainer_moves_on(self, step, *args, **kwargs):
+    if step == 1 and 'state' in kwargs.get('args', {}):
+      shutil.copytree(step_dir, os.path.join(workdir, 'checkpoints', '2'))
+      shutil.rmtree(step_dir)
+    return restore(self, step, *args, **kwargs)
+  monkeypatch.setattr(checkpoints.ocp.CheckpointManager, 'restore', trainer_moves_on)
+  with caplog.at_level(logging.WARNING):
+    params, meta = checkpoints.restore_params(workdir)
+  assert meta['step'] == 2 and 'was deleted while being read' in caplog.text
+  np.testing.assert_array_equal(params['w'], _params()['w'])

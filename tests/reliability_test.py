@@ -300,6 +300,14 @@ def test_evaluation_logs_its_progress_with_an_eta(trained, data_dir, tmp_path, m
   assert 'ETA' in lines[-1]
 
 
+def test_evaluating_init_from_a_workdir_reports_the_step_its_weights_reached(
+    trained, data_dir, tmp_path):
+  summary = train.run_mode(_config(data_dir, init_from=trained), str(tmp_path / 'ev'),
+                           'evaluate')
+  assert summary['step'] == 4 and f'workdir {trained} (step 4)' in summary['source']
+  assert _json(str(tmp_path / 'ev' / 'eval_validation.json'))['step'] == 4
+
+
 # --- 3. One run per workdir. ------------------------------------------------------------
 
 def test_second_run_on_a_locked_workdir_stops_with_one_line_naming_the_holder(

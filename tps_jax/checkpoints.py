@@ -474,34 +474,52 @@ def restore_params(path: str, abstract_params=None) -> Tuple[Any, Dict[str, Any]
   if directory is None:
     inner = wd.join(path, wd.CHECKPOINTS)
     raise FileNotFoundError(f'no checkpoint in {inner if wd.isdir(inner) else path}')
-  manager = ocp.CheckpointManager(
-      directory,
-      item_handlers={'state': ocp.PyTreeCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler()},
-      options=ocp.CheckpointManagerOptions(read_only=True, create=False))
-  try:
-    for step in reversed(committed_steps(directory)):
-      step_dir = wd.join(directory, str(step))
-      try:
-        status, why = verify(step_dir)
-        meta = _read_meta(manager, directory, step, (status, why))
-        if abstract_params is None:
-          stored = manager.item_metadata(step)['state']['params']
-          target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype), stored)
-          args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), target)
-        else:
-          target = abstract_params
-          args = ocp.checkpoint_utils.construct_restore_args(target)
-        restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
-            item={'params': target}, restore_args={'params': args}, partial_restore=True)))
-        params = restored['state']['params']
-        if status == UNVERIFIED:
-          leaf = nonfinite_leaf(params)
-          if leaf is not None:
-            raise ValueError(f'{why}, and params{leaf} is not finite')
-          _warn_unverified(step_dir, why)
-        return params, dict(meta, step=int(step))
-      except Exception as e:  # pylint: disable=broad-except
-        logging.warning('checkpoint %s is bad (%s): skipped', step_dir, _one_line(e))
-    raise ValueError(f'no usable checkpoint in {directory}')
-  finally:
-    manager.close()
+  for attempt in range(_GC_RETRIES + 1):
+    manager = ocp.CheckpointManager(
+        directory,
+        item_handlers={'state': ocp.PyTreeCheckpointHandler(),
+                       'meta': ocp.JsonCheckpointHandler()},
+        options=ocp.CheckpointManagerOptions(read_only=True, create=False))
+    try:
+      steps = committed_steps(directory)
+      for step in reversed(steps):
+        try:
+          return _restore_step_params(manager, directory, step, abstract_params)
+        except Exception as e:  # pylint: disable=broad-except
+          if step not in committed_steps(directory) and attempt < _GC_RETRIES:
+            break  # a training run's `keep` deleted it while it was read: list again
+          logging.warning('checkpoint %s/%d is bad (%s): skipped', directory, step,
+                          _one_line(e))
+      else:
+        break
+      logging.warning('checkpoint %s/%d was deleted while being read; trying the newest',
+                      directory, step)
+    finally:
+      manager.close()
+  raise ValueError(f'no usable checkpoint in {directory}')
+
+
+_GC_RETRIES = 3  # re-listings when the step being read is deleted by a training run
+
+
+def _restore_step_params(manager, directory: str, step: int, abstract_params):
+  """``(params, meta)`` of one step of :func:`restore_params`; raises when it is bad."""
+  step_dir = wd.join(directory, str(step))
+  status, why = verify(step_dir)
+  meta = _read_meta(manager, directory, step, (status, why))
+  if abstract_params is None:
+    stored = manager.item_metadata(step)['state']['params']
+    target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype), stored)
+    args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), target)
+  else:
+    target = abstract_params
+    args = ocp.checkpoint_utils.construct_restore_args(target)
+  restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+      item={'params': target}, restore_args={'params': args}, partial_restore=True)))
+  params = restored['state']['params']
+  if status == UNVERIFIED:
+    leaf = nonfinite_leaf(params)
+    if leaf is not None:
+      raise ValueError(f'{why}, and params{leaf} is not finite')
+    _warn_unverified(step_dir, why)
+  return params, dict(meta, step=int(step))

@@ -541,8 +541,10 @@ def evaluate(config, workdir: str) -> Dict:
     state, source = run.initial_state()
     logging.info('evaluating %s', source)
     _, p_eval = jit_steps(config, run.mesh, jax.tree.map(lambda x: x.sharding, state))
-    results = run.evaluate(p_eval, state, int(state.step), config.eval.splits)
-    summary = _summary(run, state, source=source, eval=results)
+    # From config.init_from the state starts at 0: report the step those weights reached.
+    step = int(state.step) or int(run.init.get('step') or 0)
+    results = run.evaluate(p_eval, state, step, config.eval.splits)
+    summary = dict(_summary(run, state, source=source, eval=results), step=step)
   finally:
     run.close()
   if sharding.is_main_process():
