@@ -308,6 +308,16 @@ def test_evaluating_init_from_a_workdir_reports_the_step_its_weights_reached(
   assert _json(str(tmp_path / 'ev' / 'eval_validation.json'))['step'] == 4
 
 
+def test_evaluate_adds_no_rows_to_the_training_history(trained, data_dir, tmp_path):
+  workdir = _copy(trained, tmp_path)
+  with open(os.path.join(workdir, reporting.HISTORY)) as f:
+    before = f.read()
+  for _ in range(2):
+    train.run_mode(_config(data_dir), workdir, 'evaluate')
+  with open(os.path.join(workdir, reporting.HISTORY)) as f:
+    assert f.read() == before
+
+
 # --- 3. One run per workdir. ------------------------------------------------------------
 
 def test_second_run_on_a_locked_workdir_stops_with_one_line_naming_the_holder(

@@ -346,6 +346,7 @@ class _Run:
     """``evaluate_only``: take no lock, write nothing before a checkpoint is found.
     ``eval_splits``: the splits this run evaluates (an empty one is refused up front)."""
     self.config, self.workdir = config, workdir
+    self.evaluate_only = evaluate_only
     self.lock = None
     try:
       check_config(config)
@@ -442,8 +443,9 @@ class _Run:
         results[split] = {k: report[k] for k in ('top1', 'top5', 'mean_class_accuracy',
                                                  'loss', 'count')}
         results[split]['seconds'] = time.time() - t0
-      self.writer.write_scalars(step, {f'eval_{split}_{k}': v for k, v in acc.result().items()
-                                       if k != 'count'})
+      if not self.evaluate_only:  # the training's curve; --mode=evaluate adds no rows to it
+        self.writer.write_scalars(step, {f'eval_{split}_{k}': v
+                                         for k, v in acc.result().items() if k != 'count'})
     self.writer.flush()
     return results
 
