@@ -115,3 +115,9 @@ def test_a_lock_that_is_not_a_regular_file_is_one_line(tmp_path, make):
   with pytest.raises(ValueError, match=r'^\S+/\.lock: cannot be used as the workdir lock '
                                        r'\(.+\): remove it$'):
     locking.WorkdirLock(str(tmp_path))
+
+
+def test_a_workdir_where_no_lock_can_be_created_is_one_line():
+  with pytest.raises(ValueError, match=r'^/proc: cannot create the workdir lock there \(.+\): '
+                                       r'is the workdir writable\?$'):
+    locking.WorkdirLock('/proc')  # no file can be created there, not even by root

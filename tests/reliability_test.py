@@ -339,6 +339,15 @@ def test_second_run_on_a_locked_workdir_stops_with_one_line_naming_the_holder(
   locking.WorkdirLock(str(tmp_path)).release()  # a dead holder's lock is free
 
 
+def test_a_workdir_that_cannot_be_made_is_one_line_before_any_compile(data_dir, tmp_path,
+                                                                     monkeypatch):
+  (tmp_path / 'file').write_text('')
+  monkeypatch.setattr(jax, 'jit', _no_compile)
+  with pytest.raises(train.SetupError) as e:
+    _train(tmp_path / 'file' / 'run', data_dir, 2)
+  assert str(e.value) == f'{tmp_path}/file/run: Not a directory'
+
+
 def test_evaluate_takes_no_lock(trained, data_dir, tmp_path):
   workdir = _copy(trained, tmp_path)
   lock = locking.WorkdirLock(workdir)

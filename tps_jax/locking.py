@@ -41,6 +41,9 @@ def _open_regular(path: str) -> int:
   try:
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
   except OSError as e:
+    if not os.path.lexists(path):  # could not be created
+      raise ValueError(f'{os.path.dirname(path)}: cannot create the workdir lock there '
+                       f'({e.strerror}): is the workdir writable?') from None
     kind = 'a symbolic link' if os.path.islink(path) else e.strerror
     raise ValueError(f'{path}: cannot be used as the workdir lock ({kind}): remove it') from None
   if not stat.S_ISREG(os.fstat(fd).st_mode):

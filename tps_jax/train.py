@@ -385,6 +385,8 @@ class _Run:
     except BaseException as e:  # a lock taken here must not outlive a failed start
       if self.lock:
         self.lock.release()
+      if isinstance(e, OSError) and e.filename and e.strerror:  # an unwritable workdir
+        raise SetupError(f'{e.filename}: {e.strerror}') from e
       if isinstance(e, (ValueError, FileNotFoundError, KeyError)):
         raise SetupError(str(e).strip('"\'')) from e
       raise
