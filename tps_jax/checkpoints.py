@@ -288,9 +288,10 @@ class Checkpoints:
     when there is no checkpoint.
 
     A step whose checksums do not match, that orbax cannot read, or that no manifest vouches
-    for and holds a NaN/inf is named in one warning line and moved aside (read-only: skipped), and the previous step is tried; a
-    step deleted meanwhile (the training run's ``keep`` while evaluating) is skipped.
-    Raises a one-line ValueError when no step is usable.
+    for and holds a NaN/inf is named in one warning line and moved aside (read-only:
+    skipped), and the previous step is tried; an unverified step that restores finite is
+    used with a warning. A step deleted meanwhile (the training run's ``keep`` while
+    evaluating) is skipped. Raises a one-line ValueError when no step is usable.
     """
     bad = []
     for step in reversed(committed_steps(self.directory)):
