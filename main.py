@@ -37,7 +37,7 @@ def main(argv):
   if FLAGS.multiprocess:
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes,
                                FLAGS.process_id)
-  from tps_jax import reporting, train  # pylint: disable=g-import-not-at-top
+  from tps_jax import reporting, train, workdir as wd  # pylint: disable=g-import-not-at-top
   reporting.setup_logging(quiet=jax.process_index() > 0)
   logging.info('JAX %s: process %d of %d, %d devices (%s)', jax.__version__,
                jax.process_index(), jax.process_count(), jax.device_count(),
@@ -49,7 +49,8 @@ def main(argv):
   except KeyboardInterrupt:  # a second Ctrl-C, or one before the handler is installed
     logging.error('main.py: interrupted; nothing saved since the last checkpoint')
     raise SystemExit(130) from None
-  logging.info('done: %s', {k: v for k, v in summary.items() if k != 'config'})
+  name = wd.EVALUATE if FLAGS.mode == 'evaluate' else wd.METRICS
+  logging.info(reporting.done_line(summary, wd.join(FLAGS.workdir, name)))
   if summary.get('stop_signal'):  # stopped early: 128 + signal (143 SIGTERM, 130 SIGINT)
     raise SystemExit(128 + summary['stop_signal'])
 

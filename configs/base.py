@@ -100,6 +100,8 @@ def get_config(dataset: str = 'synthetic', arch: str = 'tps',
   config.checkpoint.keep = 3
   config.checkpoint.asynchronous = True
   config.checkpoint.lock_lease_minutes = 30.0  # gs:// lock: a holder silent this long is dead
+  # True: train from scratch in a workdir whose checkpoints are all bad (kept beside it).
+  config.checkpoint.start_over = False
 
   config.mesh = ml_collections.ConfigDict()
   config.mesh.data = -1                    # -1: all devices not used by the other axis

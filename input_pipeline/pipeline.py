@@ -123,21 +123,40 @@ def get_dataset_info(config) -> DatasetInfo:
     class_names = list(next(iter(sources.values())).class_names)
     num_examples = {s: src.num_examples for s, src in sources.items()}
   num_classes = len(class_names)
+  flip_pairs, no_flip_classes = _flip_classes(d, class_names)
   flip_label_map = np.arange(num_classes)
-  for a, b in d.flip_pairs:
+  for a, b in flip_pairs:
     _check_class(a, num_classes, 'flip_pairs')
     _check_class(b, num_classes, 'flip_pairs')
     flip_label_map[a], flip_label_map[b] = b, a
-  for k in d.no_flip_classes:
+  for k in no_flip_classes:
     _check_class(k, num_classes, 'no_flip_classes')
   return DatasetInfo(name=d.name, num_classes=num_classes, class_names=class_names,
                      num_examples=num_examples, flip_label_map=flip_label_map,
-                     no_flip_classes=tuple(d.no_flip_classes))
+                     no_flip_classes=tuple(no_flip_classes))
+
+
+def _flip_classes(d, class_names):
+  """``config.dataset.flip_pairs`` / ``no_flip_classes``; SS*'s official pairs re-derived
+  from the label texts when they do not fit these labels (a subset, a relabelling)."""
+  pairs = tuple(tuple(p) for p in d.flip_pairs)
+  if pairs != registry.SS_FLIP_PAIRS or all(
+      b < len(class_names) and registry.mirrored(class_names[a]) == class_names[b]
+      for a, b in pairs):
+    return pairs, tuple(d.no_flip_classes)
+  derived = registry.mirrored_pairs(class_names)
+  logging.info('%s: SS* flip pairs %s do not fit these %d labels; derived from the left/right '
+               'label texts: %s', d.name, pairs, len(class_names), derived)
+  no_flip = tuple(d.no_flip_classes)
+  if no_flip == tuple(sorted(k for p in pairs for k in p)):  # the default follows the pairs
+    no_flip = tuple(sorted(k for p in derived for k in p))
+  return derived, no_flip
 
 
 def _check_class(k, num_classes, field):
   if not 0 <= k < num_classes:
-    raise ValueError(f'config.dataset.{field}: class {k} outside [0, {num_classes})')
+    raise ValueError(f'config.dataset.{field}: class {k} outside [0, {num_classes}): set the '
+                     f'classes of these labels (--config.dataset.{field}=...) or () for none')
 
 
 def _local_batch(global_batch: int, process_count: int, field: str) -> int:

@@ -6,7 +6,8 @@ read these specs. Adding a data set = one :class:`DatasetSpec` in ``SPECS`` plus
 builder package under ``input_pipeline/builders/`` (see the README).
 """
 import dataclasses
-from typing import Dict, Optional, Tuple
+import re
+from typing import Dict, Optional, Sequence, Tuple
 
 # How the video builders store frames, by builder config name: res256 is the paper's
 # storage (short side 256, random/centre 224 crops at train/test); res128 is for quick
@@ -23,6 +24,23 @@ _VIDEO_CONFIGS = tuple(VIDEO_STORAGE)
 # "... from right to left" (pulling 86/87, pushing 93/94) and "Turning the camera left /
 # right while filming something" (166/167). The official SSv1 config uses the same list.
 SS_FLIP_PAIRS = ((86, 87), (93, 94), (166, 167))
+
+
+def mirrored(name: str) -> str:
+  """A label text with left and right swapped: the class a horizontal flip turns it into."""
+  return re.sub(r'\b(left|right)\b', lambda m: 'right' if m.group(1) == 'left' else 'left',
+                name)
+
+
+def mirrored_pairs(class_names: Sequence[str]) -> Tuple[Tuple[int, int], ...]:
+  """The ``(a, b)`` class pairs whose texts differ by left <-> right only (SS*'s "from left
+  to right" / "from right to left", "Turning the camera left / right ..."), so any subset
+  or relabelling of SSv2/SSv1 flips the right labels."""
+  index = {n: i for i, n in enumerate(class_names)}
+  return tuple((i, index[mirrored(n)]) for i, n in enumerate(class_names)
+               if index.get(mirrored(n), -1) > i)
+
+
 # The synthetic set's mirrored pairs: left<->right motion, clockwise<->counter-clockwise.
 SYNTHETIC_FLIP_PAIRS = ((0, 1), (6, 7))
 

@@ -48,7 +48,7 @@ def test_pth_checkpoint_loads_like_the_npz(fixture, tmp_path):
   _, from_pth = convert.load_official(str(path), fixture_model_config())
   _, from_npz = convert.load_official(FIXTURE, fixture_model_config())
   for a, b in zip(jax.tree_util.tree_leaves(from_pth), jax.tree_util.tree_leaves(from_npz)):
-    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)  # XLA may fuse the sampling
 
 
 def _state_dict(fixture):
@@ -165,6 +165,32 @@ def test_cli_writes_an_orbax_checkpoint_that_load_pretrained_reads(tmp_path, fix
   assert v3['params']['head']['kernel'].shape == (64, 3)
 
 
+@pytest.mark.slow
+def test_cli_says_the_head_of_an_inflated_imagenet_checkpoint_is_random(tmp_path):
+  torch = pytest.importorskip('torch')
+  cfg2d = model_config('swin2d', 'tiny')
+  cfg2d.embed_dim, cfg2d.depths, cfg2d.num_heads = 16, (2, 2), (1, 2)
+  cfg2d.patch_size = (1, 4, 4)
+  _, _, ckpt = _imagenet_checkpoint(cfg2d, 7)
+  path = tmp_path / 'swin.pth'
+  torch.save({'model': {k: torch.from_numpy(np.array(v)) for k, v in ckpt['model'].items()}},
+             path)
+  cfg_file = tmp_path / 'tps_config.py'
+  cfg_file.write_text(
+      'import ml_collections\n'
+      "from configs.model_table import model_config\n"
+      'def get_config():\n'
+      '  cfg = model_config("tps", "tiny")\n'
+      '  cfg.embed_dim, cfg.depths, cfg.num_heads = 16, (2, 2), (1, 2)\n'
+      '  return ml_collections.ConfigDict({"model": cfg})\n')
+  res = subprocess.run(
+      [sys.executable, '-m', 'tps_jax.apps.convert', f'--config={cfg_file}', '--imagenet',
+       f'--checkpoint={path}', f'--output={tmp_path / "out"}'], cwd=ROOT, capture_output=True,
+      text=True, env={**os.environ, 'PYTHONPATH': ROOT}, timeout=300)
+  assert res.returncode == 0, res.stderr[-3000:]
+  assert 'note: the head (1000 classes) is random, not ImageNet\'s' in res.stdout, res.stdout
+
+
 class _RunsCode:
   """Pickles as a call of ``os.remove(marker)``: loading it unsafely would delete the file."""
 
@@ -188,3 +214,19 @@ def test_pth_with_pickled_code_is_refused_in_one_line_and_never_run(tmp_path):
   assert 'GLOBAL posix.remove' in message, message  # names what it would have called
   assert '\n' not in message and 'weights_only' not in message
   assert marker.exists()  # the pickled call did not run
+
+
+def test_a_new_head_is_initialised_jitted_with_the_values_of_an_eager_init(fixture,
+                                                                          monkeypatch):
+  cfg, rng, traced = fixture_model_config(), jax.random.key(5), []
+  jit = jax.jit
+  monkeypatch.setattr(jax, 'jit', lambda f, *a, **k: traced.append(f) or jit(f, *a, **k))
+  model, variables = convert.official_to_flax(_state_dict(fixture), cfg, 3, strict_head=False,
+                                              rng=rng)
+  assert traced  # compiled to the head's initialisers, not the whole forward run eagerly
+  monkeypatch.setattr(jax, 'jit', jit)
+  clip = jnp.zeros((1, 4, 112, 112, 3), jnp.float32)
+  eager = model.init(rng, clip, train=False)['params']['head']
+  for a, b in zip(jax.tree_util.tree_leaves(variables['params']['head']),
+                  jax.tree_util.tree_leaves(eager)):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)  # XLA may fuse the sampling

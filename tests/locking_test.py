@@ -5,6 +5,7 @@ The local ``flock`` is tested end to end in ``reliability_test.py``.
 import concurrent.futures
 import json
 import logging
+import os
 import time
 
 import pytest
@@ -94,3 +95,29 @@ def test_between_checkpoints_a_holder_beats_once_a_quarter_of_its_lease_has_pass
     assert lock.generation != first
   finally:
     lock.release()
+
+
+def test_a_symlinked_lock_is_refused_and_its_target_left_intact(tmp_path):
+  target = tmp_path / 'precious.txt'
+  target.write_text('keep me\n')
+  (tmp_path / 'run').mkdir()
+  os.symlink(target, tmp_path / 'run' / '.lock')
+  with pytest.raises(ValueError) as e:
+    locking.WorkdirLock(str(tmp_path / 'run'))
+  assert str(e.value) == (f'{tmp_path}/run/.lock: cannot be used as the workdir lock (a '
+                          'symbolic link): remove it')
+  assert target.read_text() == 'keep me\n'
+
+
+@pytest.mark.parametrize('make', [os.mkdir, os.mkfifo])
+def test_a_lock_that_is_not_a_regular_file_is_one_line(tmp_path, make):
+  make(tmp_path / '.lock')
+  with pytest.raises(ValueError, match=r'^\S+/\.lock: cannot be used as the workdir lock '
+                                       r'\(.+\): remove it$'):
+    locking.WorkdirLock(str(tmp_path))
+
+
+def test_a_workdir_where_no_lock_can_be_created_is_one_line():
+  with pytest.raises(ValueError, match=r'^/proc: cannot create the workdir lock there \(.+\): '
+                                       r'is the workdir writable\?$'):
+    locking.WorkdirLock('/proc')  # no file can be created there, not even by root

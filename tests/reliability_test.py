@@ -5,6 +5,7 @@ and truncated records, SIGINT and exit codes, one-line errors before any compile
 In-process runs of ``train.run_mode`` on ``configs/test.py``; subprocesses of ``main.py``
 only where a signal or a second process is needed.
 """
+import dataclasses
 import json
 import logging
 import os
@@ -98,6 +99,21 @@ def test_final_checkpoint_commits_despite_a_damaged_history_and_an_unwritable_pl
   assert sorted(train_losses(workdir)) == [1, 2, 3, 4, 5, 6]  # the cut line did not eat step 5
 
 
+def test_cut_short_validation_json_and_an_infinite_history_step_do_not_stop_a_resume(
+    trained, data_dir, tmp_path, caplog):
+  workdir = _copy(trained, tmp_path)
+  with open(os.path.join(workdir, reporting.HISTORY), 'a') as f:
+    f.write('{"step": 2, "val_top1": 0.25, "val_top5": 1.0, "val_loss": 1.5}\n'
+            '{"step": 1e400, "train_loss": 1.0}\n')
+  _write(os.path.join(workdir, 'validation.json'), b'{"points": [{"step": 2, "val_to')
+  with caplog.at_level(logging.WARNING):
+    summary = train.run_mode(_config(data_dir, num_train_steps=6, eval_every_steps=2),
+                             workdir, 'train_and_evaluate')
+  assert summary['finished'] and _json(os.path.join(workdir, 'metrics.json'))['step'] == 6
+  assert [p['step'] for p in summary['validation']] == [2, 6]  # step 2 rebuilt from history
+  assert 'validation.json is damaged' in caplog.text and 'curves not drawn' not in caplog.text
+
+
 def test_plot_is_written_atomically(tmp_path):
   reporting.Writer(str(tmp_path)).write_scalars(1, {'train_loss': 1.0})
   path = reporting.plot_history(str(tmp_path))
@@ -140,6 +156,23 @@ def _truncate_unchecked(step_dir):  # killed between the commit and the checksum
   _truncate(step_dir)
 
 
+def _unlist_largest(step_dir):  # its entry deleted from the manifest
+  path = os.path.join(step_dir, checkpoints.CHECKSUMS)
+  manifest = _json(path)
+  del manifest[os.path.relpath(_largest_file(os.path.join(step_dir, 'state')), step_dir)]
+  _write(path, json.dumps(manifest).encode())
+
+
+def _flip_unchecked(step_dir):
+  os.remove(os.path.join(step_dir, checkpoints.CHECKSUMS))
+  _flip_bytes(step_dir)
+
+
+def _flip_unlisted(step_dir):
+  _unlist_largest(step_dir)
+  _flip_bytes(step_dir)
+
+
 CORRUPTIONS = {
     'bit_flip': _flip_bytes,
     'truncated_data_file': _truncate,
@@ -178,6 +211,24 @@ def test_no_good_checkpoint_stops_with_one_line(trained, data_dir, tmp_path, mon
   assert '\n' not in str(e.value) and _steps(workdir) == []
 
 
+def test_rerun_after_no_usable_checkpoint_does_not_start_over_unless_asked(
+    trained, data_dir, tmp_path, monkeypatch):
+  workdir = _copy(trained, tmp_path)
+  for step in (2, 4):
+    _flip_bytes(os.path.join(workdir, 'checkpoints', str(step)))
+  with pytest.raises(train.SetupError, match='no usable checkpoint'):
+    _train(workdir, data_dir, 6, checkpoint__every_steps=2)
+  with monkeypatch.context() as m:
+    m.setattr(jax, 'jit', _no_compile)
+    with pytest.raises(train.SetupError) as e:  # the same command again
+      _train(workdir, data_dir, 6, checkpoint__every_steps=2)
+  assert str(e.value).startswith(f'{workdir}/checkpoints has no usable checkpoint, but this '
+                                 f'workdir held some ({workdir}/checkpoints/bad_'), str(e.value)
+  assert 'checkpoint.start_over=True' in str(e.value) and '\n' not in str(e.value)
+  summary = _train(workdir, data_dir, 2, checkpoint__every_steps=2, checkpoint__start_over=True)
+  assert summary['finished'] and summary['source'].startswith('scratch')
+
+
 def test_intact_checkpoint_of_another_optimizer_is_refused_not_moved(trained, data_dir,
                                                                      tmp_path):
   workdir = _copy(trained, tmp_path)
@@ -186,6 +237,37 @@ def test_intact_checkpoint_of_another_optimizer_is_refused_not_moved(trained, da
   assert str(e.value).startswith(f'checkpoint {workdir}/checkpoints/4 is intact but does not '
                                  "restore into this config's state"), str(e.value)
   assert '\n' not in str(e.value) and _steps(workdir) == [2, 4]
+
+
+MANIFEST_DAMAGE = {
+    'deleted': (lambda d: os.remove(os.path.join(d, checkpoints.CHECKSUMS)),
+                'no checksums.json'),
+    'null': (lambda d: _write(os.path.join(d, checkpoints.CHECKSUMS), b'null'),
+             'checksums.json is not a map of file to SHA-256 (None)'),
+    'entry_removed': (_unlist_largest, 'is not listed in checksums.json'),
+    # A flip that still decodes to finite values cannot be told from data without a manifest:
+    # the step is used, but said to be unverified, and never sealed as good.
+    'deleted_and_a_byte_flipped': (_flip_unchecked, 'no checksums.json'),
+    'entry_removed_and_its_file_flipped': (_flip_unlisted, 'is not listed in checksums.json'),
+}
+
+
+@pytest.mark.parametrize('kind', sorted(MANIFEST_DAMAGE))
+def test_step_its_checksums_do_not_vouch_for_is_used_with_a_warning_and_never_sealed(
+    kind, trained, data_dir, tmp_path, caplog):
+  workdir = _copy(trained, tmp_path)
+  step_dir = os.path.join(workdir, 'checkpoints', '4')
+  damage, why = MANIFEST_DAMAGE[kind]
+  damage(step_dir)
+  manifest = os.path.join(step_dir, checkpoints.CHECKSUMS)
+  before = open(manifest, 'rb').read() if os.path.exists(manifest) else None
+  with caplog.at_level(logging.WARNING):
+    summary = _train(workdir, data_dir, 6, checkpoint__every_steps=2)
+  assert summary['source'] == f'checkpoint step 4 in {workdir}/checkpoints', summary['source']
+  lines = [r.getMessage() for r in caplog.records if f'{step_dir} is unverified' in r.getMessage()]
+  assert len(lines) == 1 and why in lines[0], caplog.text
+  after = open(manifest, 'rb').read() if os.path.exists(manifest) else None
+  assert after == before  # no manifest written over a step of unknown history
 
 
 def test_evaluate_survives_the_chosen_step_being_garbage_collected(
@@ -204,6 +286,36 @@ def test_evaluate_survives_the_chosen_step_being_garbage_collected(
   assert summary['eval']['validation']['count'] == 20
   assert not [d for d in os.listdir(os.path.join(workdir, 'checkpoints'))
               if d.startswith('bad_')]  # evaluate never moves the trainer's files
+
+
+def test_evaluation_logs_its_progress_with_an_eta(trained, data_dir, tmp_path, monkeypatch,
+                                                  caplog):
+  workdir = _copy(trained, tmp_path)
+  monkeypatch.setattr(train, 'EVAL_PROGRESS_SECONDS', 0.0)  # each batch (minutes on CPU)
+  with caplog.at_level(logging.INFO):
+    train.run_mode(_config(data_dir), workdir, 'evaluate')
+  lines = [r.getMessage() for r in caplog.records
+           if r.getMessage().startswith('evaluating validation: batch ')]
+  assert len(lines) == 4 and lines[0].startswith('evaluating validation: batch 2/5, '), lines
+  assert 'ETA' in lines[-1]
+
+
+def test_evaluating_init_from_a_workdir_reports_the_step_its_weights_reached(
+    trained, data_dir, tmp_path):
+  summary = train.run_mode(_config(data_dir, init_from=trained), str(tmp_path / 'ev'),
+                           'evaluate')
+  assert summary['step'] == 4 and f'workdir {trained} (step 4)' in summary['source']
+  assert _json(str(tmp_path / 'ev' / 'eval_validation.json'))['step'] == 4
+
+
+def test_evaluate_adds_no_rows_to_the_training_history(trained, data_dir, tmp_path):
+  workdir = _copy(trained, tmp_path)
+  with open(os.path.join(workdir, reporting.HISTORY)) as f:
+    before = f.read()
+  for _ in range(2):
+    train.run_mode(_config(data_dir), workdir, 'evaluate')
+  with open(os.path.join(workdir, reporting.HISTORY)) as f:
+    assert f.read() == before
 
 
 # --- 3. One run per workdir. ------------------------------------------------------------
@@ -225,6 +337,15 @@ def test_second_run_on_a_locked_workdir_stops_with_one_line_naming_the_holder(
     holder.kill()
     holder.communicate()
   locking.WorkdirLock(str(tmp_path)).release()  # a dead holder's lock is free
+
+
+def test_a_workdir_that_cannot_be_made_is_one_line_before_any_compile(data_dir, tmp_path,
+                                                                     monkeypatch):
+  (tmp_path / 'file').write_text('')
+  monkeypatch.setattr(jax, 'jit', _no_compile)
+  with pytest.raises(train.SetupError) as e:
+    _train(tmp_path / 'file' / 'run', data_dir, 2)
+  assert str(e.value) == f'{tmp_path}/file/run: Not a directory'
 
 
 def test_evaluate_takes_no_lock(trained, data_dir, tmp_path):
@@ -375,6 +496,10 @@ FIXTURE_MODEL = dict(model__embed_dim=16, model__depths=(2, 2, 2), model__num_he
     (dict(batch_size=0), 'config.batch_size=0 must be positive'),
     (dict(input__num_frames=0), 'config.input.num_frames=0 must be positive'),
     (dict(checkpoint__every_steps=0), 'config.checkpoint.every_steps=0 must be positive'),
+    (dict(num_train_steps=-1, num_epochs=0.0), 'config.num_epochs=0.0 must be positive (or '
+                                               'set config.num_train_steps > 0)'),
+    (dict(num_train_steps=-1, num_epochs=-1.0), 'config.num_epochs=-1.0 must be positive (or '
+                                                'set config.num_train_steps > 0)'),
     (dict(input__image_size=2), 'config.input.image_size=2 is smaller than one patch '
                                 '(config.model.patch_size=(2, 4, 4))'),
 ])
@@ -384,6 +509,38 @@ def test_bad_value_is_one_line_before_any_compile(fields, message, data_dir, tmp
   with pytest.raises(train.SetupError) as e:
     train.run_mode(_config(data_dir, **fields), str(tmp_path), 'train')
   assert str(e.value) == message
+
+
+def _with_examples(monkeypatch, **counts):
+  """The data set's info as if its splits held ``counts`` examples."""
+  get = input_pipeline.get_dataset_info
+
+  def info(config):
+    real = get(config)
+    return dataclasses.replace(real, num_examples=dict(real.num_examples, **counts))
+  monkeypatch.setattr(input_pipeline, 'get_dataset_info', info)
+
+
+@pytest.mark.parametrize('mode', ['train_and_evaluate', 'evaluate'])
+def test_empty_eval_split_is_one_line_before_any_compile(mode, trained, data_dir, tmp_path,
+                                                         monkeypatch):
+  workdir = _copy(trained, tmp_path)
+  _with_examples(monkeypatch, validation=0)
+  monkeypatch.setattr(jax, 'jit', _no_compile)
+  with pytest.raises(train.SetupError) as e:
+    train.run_mode(_config(data_dir, num_train_steps=6), workdir, mode)
+  assert str(e.value).startswith('synthetic_tiny validation: the split is empty (0 examples), '
+                                 'nothing to evaluate'), str(e.value)
+  assert not os.path.exists(os.path.join(workdir, 'checkpoints_best'))
+
+
+def test_epochs_that_make_no_step_are_one_line_before_any_compile(data_dir, tmp_path,
+                                                                  monkeypatch):
+  _with_examples(monkeypatch, train=0)
+  monkeypatch.setattr(jax, 'jit', _no_compile)
+  with pytest.raises(train.SetupError, match=r'^synthetic_tiny train: 0 examples x '
+                                             r'config.num_epochs=1.0 make no training step$'):
+    train.run_mode(_config(data_dir, num_train_steps=-1, num_epochs=1.0), str(tmp_path), 'train')
 
 
 def test_init_from_shape_mismatch_is_one_line_before_any_compile(data_dir, tmp_path,

@@ -108,7 +108,7 @@ def test_training_on_gs_writes_checkpoints_checksums_and_reports_there(gs_run):
   assert summary['finished'] and summary['step'] == 2
   ckpt = wd.join(url, wd.CHECKPOINTS)
   assert checkpoints.committed_steps(ckpt) == [1, 2]
-  assert all(checkpoints.verify(wd.join(ckpt, s)) is None for s in ('1', '2'))
+  assert all(checkpoints.verify(wd.join(ckpt, s)) == (checkpoints.OK, '') for s in ('1', '2'))
   assert wd.exists(wd.join(ckpt, '2', wd.CHECKSUMS))
   for name in (wd.HISTORY, wd.INIT, wd.CURVES):
     assert wd.isfile(wd.join(url, name)), name

@@ -4,10 +4,13 @@ Each step directory holds two items: ``state`` (the TrainState, saved asynchrono
 restored directly into its shardings) and ``meta`` (JSON: the model config and class
 count), so a workdir of a different model is refused before anything is compiled.
 Orbax commits a step atomically (write to a temporary dir, then rename), so a kill at
-any moment leaves the previous checkpoints intact. Once a step is committed, process 0
-writes ``checksums.json`` into it (SHA-256 of every file); a step whose files no longer
-match, or that orbax cannot read, is moved aside to ``checkpoints/bad_<step>_<time>``
-(never deleted) and the previous step is used instead. Every path goes through
+any moment leaves the previous checkpoints intact. Once a step this run saved is committed,
+process 0 writes ``checksums.json`` into it (SHA-256 of every file); a step whose files no
+longer match, or that orbax cannot read, is moved aside to ``checkpoints/bad_<step>_<time>``
+(never deleted) and the previous step is used instead. A step whose manifest is missing,
+unreadable or omits a file is trusted only after a restore and a finite check, with a
+warning, and no manifest is ever written over it (that would bless its corruption).
+``checkpoints_best`` is sealed the same way. Every path goes through
 :mod:`tps_jax.workdir`, so all of this holds on a local disk and on ``gs://`` alike (there
 orbax marks a committed step with ``commit_success.txt`` instead of a rename).
 """
@@ -68,30 +71,84 @@ def _file_digests(step_dir: str) -> Dict[str, str]:
 
 
 def write_checksums(step_dir: str) -> None:
-  """Records the SHA-256 of every file of a committed (finalised) step directory."""
+  """Records the SHA-256 of every file of a committed (finalised) step directory.
+
+  Only for steps this run saved: a manifest written over a step of unknown history would
+  bless whatever corruption it already holds.
+  """
   path = wd.join(step_dir, CHECKSUMS)
   if wd.exists(path):
     return
   wd.write_atomic(path, json.dumps(_file_digests(step_dir), indent=0, sort_keys=True))
 
 
-def verify(step_dir: str) -> Optional[str]:
-  """Why ``step_dir``'s files differ from its ``checksums.json`` (None: they match, or no
-  checksums were written: a kill between commit and checksum; orbax still checks it)."""
+OK, BAD, UNVERIFIED = 'ok', 'bad', 'unverified'
+
+
+def _read_manifest(step_dir: str) -> Tuple[Optional[Dict[str, str]], str]:
+  """``(manifest, '')``, or ``(None, why no manifest can vouch for the step)``."""
   path = wd.join(step_dir, CHECKSUMS)
   if not wd.exists(path):
-    return None
+    return None, f'no {CHECKSUMS}'
   try:
-    expected = json.loads(wd.read_text(path))
+    manifest = json.loads(wd.read_text(path))
   except (OSError, ValueError) as e:
-    return f'{CHECKSUMS} unreadable ({e})'
+    return None, f'{CHECKSUMS} unreadable ({_one_line(e)})'
+  if not isinstance(manifest, dict) or not manifest or not all(
+      isinstance(k, str) and isinstance(v, str) for k, v in manifest.items()):
+    return None, f'{CHECKSUMS} is not a map of file to SHA-256 ({str(manifest)[:40]})'
+  return manifest, ''
+
+
+def verify(step_dir: str) -> Tuple[str, str]:
+  """Whether ``step_dir``'s manifest vouches for every one of its files.
+
+  Returns:
+    ``(OK, '')``: ``checksums.json`` lists every file and all match. ``(BAD, why)``: a listed
+    file is missing or differs (corrupt). ``(UNVERIFIED, why)``: no usable manifest, or a
+    file it does not list; such a step is only used after a restore and a finite check.
+  """
+  expected, why = _read_manifest(step_dir)
+  if expected is None:
+    return UNVERIFIED, why
   actual = _file_digests(step_dir)
   for rel in sorted(expected):
     if rel not in actual:
-      return f'{rel} is missing'
+      return BAD, f'{rel} is missing'
     if actual[rel] != expected[rel]:
-      return f'{rel} does not match its checksum (corrupted)'
+      return BAD, f'{rel} does not match its checksum (corrupted)'
+  unlisted = sorted(set(actual) - set(expected))
+  if unlisted:
+    return UNVERIFIED, f'{unlisted[0]} is not listed in {CHECKSUMS}'
+  return OK, ''
+
+
+def nonfinite_leaf(tree) -> Optional[str]:
+  """The path of the first floating-point leaf of ``tree`` holding a NaN or inf, or None."""
+  for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+    dtype = getattr(leaf, 'dtype', None)
+    if dtype is not None and jax.numpy.issubdtype(dtype, jax.numpy.inexact):
+      if not bool(jax.numpy.isfinite(leaf).all()):
+        return jax.tree_util.keystr(path)
   return None
+
+
+def _warn_unverified(step_dir: str, why: str) -> None:
+  logging.warning('checkpoint %s is unverified (%s): it restores and is finite, so it is '
+                  'used, but no checksums vouch for it (none are written over it)',
+                  step_dir, why)
+
+
+def _seal(manager, directory: str, saved: set, *, finished: bool) -> None:
+  """Writes ``checksums.json`` into the committed steps this run saved (process 0)."""
+  if jax.process_index() != 0:
+    return
+  steps = committed_steps(directory)
+  if not finished and manager.is_saving_in_progress():
+    steps = steps[:-1]
+  for step in steps:
+    if step in saved:
+      write_checksums(wd.join(directory, str(step)))
 
 
 def _one_line(e: BaseException) -> str:
@@ -99,11 +156,15 @@ def _one_line(e: BaseException) -> str:
   return f'{type(e).__name__}: {text[0] if text else ""}'[:300]
 
 
-def _read_meta(manager, directory: str, step: int) -> Dict[str, Any]:
-  """The ``meta`` item of a step, verified; ValueError naming the step directory if bad."""
+def _read_meta(manager, directory: str, step: int,
+               verdict: Optional[Tuple[str, str]] = None) -> Dict[str, Any]:
+  """The ``meta`` item of a step, unless it is corrupt; ValueError naming the step if bad.
+
+  ``verdict``: the step's :func:`verify`, when the caller has it already.
+  """
   step_dir = wd.join(directory, str(step))
-  reason = verify(step_dir)
-  if reason is None:
+  status, reason = verdict or verify(step_dir)
+  if status != BAD:
     try:
       meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta']
       if not isinstance(meta, dict) or not {'model', 'num_classes'} <= set(meta):
@@ -151,6 +212,29 @@ def check_workdir(workdir: str, config) -> None:
     manager.close()
 
 
+def earlier_checkpoints(workdir: str) -> List[str]:
+  """What shows that ``workdir`` held checkpoints: its ``bad_*`` steps and best steps."""
+  root = wd.resolve(workdir)
+  bad = [wd.join(root, wd.CHECKPOINTS, d) for d in wd.listdir(wd.join(root, wd.CHECKPOINTS))
+         if d.startswith('bad_')]
+  best = [wd.join(root, wd.BEST, str(s)) for s in committed_steps(wd.join(root, wd.BEST))]
+  return bad + best
+
+
+def check_no_silent_restart(workdir: str, config) -> None:
+  """Raises a one-line ValueError when ``workdir`` had checkpoints but has no committed step,
+  so a rerun after "no usable checkpoint" does not quietly train from scratch beside them."""
+  directory = wd.join(wd.resolve(workdir), wd.CHECKPOINTS)
+  if committed_steps(directory) or config.checkpoint.start_over:
+    return
+  earlier = earlier_checkpoints(workdir)
+  if earlier:
+    raise ValueError(f'{directory} has no usable checkpoint, but this workdir held some '
+                     f'({earlier[0]}{", ..." if len(earlier) > 1 else ""}): set '
+                     '--config.checkpoint.start_over=True to train from scratch beside them, '
+                     'or use a new --workdir')
+
+
 class Checkpoints:
   """The run's checkpoints: save every K steps (async), keep N, save on SIGTERM.
 
@@ -171,6 +255,7 @@ class Checkpoints:
             save_interval_steps=c.every_steps, max_to_keep=c.keep,
             enable_async_checkpointing=c.asynchronous, create=not read_only,
             read_only=read_only))
+    self._saved = set()  # the steps this run saved: the only ones it may seal
     self._sigterm = threading.Event()
     self.stop_signal = None  # the signal that asked the run to stop (SIGTERM, SIGINT)
     self._previous_handlers = {}
@@ -202,29 +287,37 @@ class Checkpoints:
     """The newest step that verifies and restores, as ``(state, step)``; ``(None, None)``
     when there is no checkpoint.
 
-    A step whose checksums do not match or that orbax cannot read is named in one
-    warning line and moved aside (read-only: skipped), and the previous step is tried; a
-    step deleted meanwhile (the training run's ``keep`` while evaluating) is skipped.
-    Raises a one-line ValueError when no step is usable.
+    A step whose checksums do not match, that orbax cannot read, or that no manifest vouches
+    for and holds a NaN/inf is named in one warning line and moved aside (read-only:
+    skipped), and the previous step is tried; an unverified step that restores finite is
+    used with a warning. A step deleted meanwhile (the training run's ``keep`` while
+    evaluating) is skipped. Raises a one-line ValueError when no step is usable.
     """
     bad = []
     for step in reversed(committed_steps(self.directory)):
       step_dir = wd.join(self.directory, str(step))
-      reason = verify(step_dir)
-      if reason is None:
+      status, reason = verify(step_dir)
+      if status != BAD:
         try:
           self.manager.reload()
-          return self.restore(abstract_state, step), step
+          state = self.restore(abstract_state, step)
         except Exception as e:  # pylint: disable=broad-except
           if step not in committed_steps(self.directory):  # garbage-collected meanwhile
             logging.warning('checkpoint %s was deleted while being read; trying the newest',
                             step_dir)
             return self.restore_latest(abstract_state)
-          if wd.exists(wd.join(step_dir, CHECKSUMS)):  # intact: the config differs
+          if status == OK:  # intact: the config differs
             raise ValueError(f'checkpoint {step_dir} is intact but does not restore into '
                              f'this config\'s state ({_one_line(e)}): use the config it was '
                              'trained with, or a new --workdir') from None
-          reason = f'restore failed: {_one_line(e)}'
+          reason = f'{reason}, and restore failed: {_one_line(e)}'
+        else:
+          leaf = nonfinite_leaf(state) if status == UNVERIFIED else None
+          if leaf is None:
+            if status == UNVERIFIED:
+              _warn_unverified(step_dir, reason)
+            return state, step
+          reason = f'{reason}, and {leaf} is not finite'
       if self.read_only:
         logging.warning('checkpoint %s is bad (%s): skipped', step_dir, reason)
       else:
@@ -238,19 +331,14 @@ class Checkpoints:
     return None, None
 
   def seal(self, *, finished: bool) -> None:
-    """Writes ``checksums.json`` into committed steps that have none (process 0).
+    """Writes ``checksums.json`` into the committed steps this run saved (process 0).
 
     Args:
       finished: no save is in flight (after ``wait_until_finished`` or a synchronous
         save); otherwise the newest step may still be written and is left for later.
     """
-    if self.read_only or jax.process_index() != 0:
-      return
-    steps = committed_steps(self.directory)
-    if not finished and self.manager.is_saving_in_progress():
-      steps = steps[:-1]
-    for step in steps:
-      write_checksums(wd.join(self.directory, str(step)))
+    if not self.read_only:
+      _seal(self.manager, self.directory, self._saved, finished=finished)
 
   def save(self, step: int, state, *, force: bool = False) -> bool:
     """Saves (asynchronously) when ``step`` is due, or always with ``force``; checksums
@@ -260,6 +348,7 @@ class Checkpoints:
                                       meta=ocp.args.JsonSave(dict(self.meta, step=int(step)))),
         force=force)
     if saved:
+      self._saved.add(int(step))
       self.seal(finished=False)
     return saved
 
@@ -336,6 +425,7 @@ class BestCheckpoint:
             max_to_keep=1, best_fn=lambda m: m[metric], best_mode='max',
             keep_checkpoints_without_metrics=False,
             enable_async_checkpointing=config.checkpoint.asynchronous, create=True))
+    self._saved = set()
 
   def best_step(self) -> Optional[int]:
     return self.manager.best_step()
@@ -349,10 +439,16 @@ class BestCheckpoint:
                                       meta=ocp.args.JsonSave(dict(self.meta, step=int(step),
                                                                   **{self.metric: value}))),
         metrics={self.metric: float(value)}, force=True)
+    self._saved.add(int(step))
+    _seal(self.manager, self.directory, self._saved, finished=False)
 
   def close(self) -> None:
-    self.manager.wait_until_finished()
-    self.manager.close()
+    """Waits for the pending save, seals it (checksums, as for the latest steps), closes."""
+    try:
+      self.manager.wait_until_finished()
+      _seal(self.manager, self.directory, self._saved, finished=True)
+    finally:
+      self.manager.close()
 
 
 def restore_params(path: str, abstract_params=None) -> Tuple[Any, Dict[str, Any]]:
@@ -379,26 +475,52 @@ def restore_params(path: str, abstract_params=None) -> Tuple[Any, Dict[str, Any]
   if directory is None:
     inner = wd.join(path, wd.CHECKPOINTS)
     raise FileNotFoundError(f'no checkpoint in {inner if wd.isdir(inner) else path}')
-  manager = ocp.CheckpointManager(
-      directory,
-      item_handlers={'state': ocp.PyTreeCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler()},
-      options=ocp.CheckpointManagerOptions(read_only=True, create=False))
-  try:
-    for step in reversed(committed_steps(directory)):
-      try:
-        meta = _read_meta(manager, directory, step)  # verifies the step's checksums
-        if abstract_params is None:
-          stored = manager.item_metadata(step)['state']['params']
-          target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype), stored)
-          args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), target)
-        else:
-          target = abstract_params
-          args = ocp.checkpoint_utils.construct_restore_args(target)
-        restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
-            item={'params': target}, restore_args={'params': args}, partial_restore=True)))
-        return restored['state']['params'], dict(meta, step=int(step))
-      except Exception as e:  # pylint: disable=broad-except
-        logging.warning('checkpoint %s/%d is bad (%s): skipped', directory, step, _one_line(e))
-    raise ValueError(f'no usable checkpoint in {directory}')
-  finally:
-    manager.close()
+  for attempt in range(_GC_RETRIES + 1):
+    manager = ocp.CheckpointManager(
+        directory,
+        item_handlers={'state': ocp.PyTreeCheckpointHandler(),
+                       'meta': ocp.JsonCheckpointHandler()},
+        options=ocp.CheckpointManagerOptions(read_only=True, create=False))
+    try:
+      steps = committed_steps(directory)
+      for step in reversed(steps):
+        try:
+          return _restore_step_params(manager, directory, step, abstract_params)
+        except Exception as e:  # pylint: disable=broad-except
+          if step not in committed_steps(directory) and attempt < _GC_RETRIES:
+            break  # a training run's `keep` deleted it while it was read: list again
+          logging.warning('checkpoint %s/%d is bad (%s): skipped', directory, step,
+                          _one_line(e))
+      else:
+        break
+      logging.warning('checkpoint %s/%d was deleted while being read; trying the newest',
+                      directory, step)
+    finally:
+      manager.close()
+  raise ValueError(f'no usable checkpoint in {directory}')
+
+
+_GC_RETRIES = 3  # re-listings when the step being read is deleted by a training run
+
+
+def _restore_step_params(manager, directory: str, step: int, abstract_params):
+  """``(params, meta)`` of one step of :func:`restore_params`; raises when it is bad."""
+  step_dir = wd.join(directory, str(step))
+  status, why = verify(step_dir)
+  meta = _read_meta(manager, directory, step, (status, why))
+  if abstract_params is None:
+    stored = manager.item_metadata(step)['state']['params']
+    target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype), stored)
+    args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), target)
+  else:
+    target = abstract_params
+    args = ocp.checkpoint_utils.construct_restore_args(target)
+  restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+      item={'params': target}, restore_args={'params': args}, partial_restore=True)))
+  params = restored['state']['params']
+  if status == UNVERIFIED:
+    leaf = nonfinite_leaf(params)
+    if leaf is not None:
+      raise ValueError(f'{why}, and params{leaf} is not finite')
+    _warn_unverified(step_dir, why)
+  return params, dict(meta, step=int(step))

@@ -18,6 +18,7 @@ import pickle
 import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from absl import logging
 import flax
 import jax
 import jax.numpy as jnp
@@ -164,16 +165,23 @@ def _map_official(state_dict, model_cfg, num_classes, *, strict_head, rng):
     raise KeyError(f'checkpoint has unexpected key {unexpected[0]} '
                    f'({len(unexpected)} in all): does config.model match?')
   if reinit_head:
-    fresh = model.init(rng if rng is not None else jax.random.key(0),
-                       jnp.zeros((1,) + _probe_clip(model_cfg), jnp.float32), train=False)
-    out.update({p: v for p, v in flax.traverse_util.flatten_dict(fresh['params']).items()
-                if p[0] == 'head'})
+    out.update({('head',) + p: v for p, v in flax.traverse_util.flatten_dict(
+        _fresh_head(model, model_cfg, rng)).items()})
   report = dict(
       loaded=['/'.join(p) for p in flat if _torch_key(p) in used],
       reinitialised=['/'.join(p) for p in flat if p[0] == 'head' and reinit_head],
       ignored=sorted(set(state_dict) - used), source_classes=ckpt_classes,
       num_classes=num_classes)
   return model, {'params': flax.traverse_util.unflatten_dict(out)}, report
+
+
+def _fresh_head(model, model_cfg, rng):
+  """A newly initialised head, as ``model.init`` makes it (its values up to rounding), jitted
+  so that only the head's initialisers run: eagerly, the whole forward ran (minutes)."""
+  logging.info('initialising a new %s-class head', getattr(model, 'num_classes', '?'))
+  clip = jnp.zeros((1,) + _probe_clip(model_cfg), jnp.float32)
+  init = jax.jit(lambda r: model.init(r, clip, train=False)['params']['head'])
+  return init(rng if rng is not None else jax.random.key(0))
 
 
 def _probe_clip(model_cfg):

@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import time
 from typing import Optional
 
@@ -33,6 +34,25 @@ def _in_use(workdir: str, holder: str, path: str) -> ValueError:
                     'it to end or use another --workdir')
 
 
+def _open_regular(path: str) -> int:
+  """Opens ``path`` for locking, refusing a symbolic link or anything but a regular file:
+  the lock is truncated and rewritten, which through a link (we may run as root) would
+  destroy the target. One-line ValueError."""
+  try:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+  except OSError as e:
+    if not os.path.lexists(path):  # could not be created
+      raise ValueError(f'{os.path.dirname(path)}: cannot create the workdir lock there '
+                       f'({e.strerror}): is the workdir writable?') from None
+    kind = 'a symbolic link' if os.path.islink(path) else e.strerror
+    raise ValueError(f'{path}: cannot be used as the workdir lock ({kind}): remove it') from None
+  if not stat.S_ISREG(os.fstat(fd).st_mode):
+    os.close(fd)
+    raise ValueError(f'{path}: cannot be used as the workdir lock (not a regular file): '
+                     'remove it')
+  return fd
+
+
 class WorkdirLock:
   """Holds ``WORKDIR/.lock`` (``flock``) until :meth:`release` (or the process ends).
 
@@ -45,7 +65,7 @@ class WorkdirLock:
 
   def __init__(self, workdir: str):
     self.path = os.path.join(os.path.abspath(workdir), LOCK_FILE)
-    self._fd: Optional[int] = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    self._fd: Optional[int] = _open_regular(self.path)
     try:
       fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -93,8 +93,10 @@ def read_history(workdir: str) -> Dict[str, List]:
   for number, line in enumerate(text.splitlines(), 1):
     try:
       row = json.loads(line)
-      step = int(row.pop('step'))
-    except (ValueError, TypeError, KeyError, AttributeError):
+      step = int(row.pop('step'))  # inf (1e400): OverflowError
+      if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row.values()):
+        raise ValueError('a value is not a number')
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
       if line.strip():
         logging.warning('%s line %d is damaged (a write cut short?): skipped', path, number)
       continue
@@ -136,6 +138,19 @@ def plot_history(workdir: str, filename: str = wd.CURVES) -> str:
     plt.close(fig)
   wd.write_atomic(path, buf.getvalue())
   return path
+
+
+def done_line(summary: Mapping, report: str) -> str:
+  """The last line of a run: where it ended and its numbers, not the whole summary (that
+  is in ``report``, e.g. ``metrics.json``)."""
+  parts = [f'step {summary.get("step")}' + ('' if summary.get('finished', True)
+                                            else ' (stopped early)')]
+  best = summary.get('best_validation')
+  if best:
+    parts.append(f'best val top-1 {best["val_top1"]:.4f} at step {best["step"]}')
+  for split, r in sorted((summary.get('eval') or {}).items()):
+    parts.append(f'{split} top-1 {r["top1"]:.4f} top-5 {r["top5"]:.4f} ({r["count"]} videos)')
+  return f'done: {"; ".join(parts)}; from {summary.get("source")}; summary in {report}'
 
 
 def write_json(path: str, payload: Mapping) -> None:

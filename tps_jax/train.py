@@ -25,7 +25,7 @@ import os
 import re
 import shutil
 import time
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from absl import logging
 from clu import periodic_actions
@@ -55,6 +55,11 @@ MODES = ('train', 'evaluate', 'train_and_evaluate')
 INIT_FILE = wd.INIT              # where the weights of step 0 came from
 VALIDATION_FILE = wd.VALIDATION  # the validation points, kept across resumes
 QUOTES = '"\''  # KeyError messages come quoted
+
+
+def _first_line(e: BaseException) -> str:
+  text = str(e).strip().splitlines()
+  return f'{type(e).__name__}: {text[0] if text else ""}'[:300]
 
 
 class SetupError(ValueError):
@@ -91,6 +96,9 @@ def check_config(config) -> None:
     if size < max(config.model.patch_size[1:]):
       raise ValueError(f'config.{field}={size} is smaller than one patch '
                        f'(config.model.patch_size={tuple(config.model.patch_size)})')
+  if config.num_train_steps <= 0 and config.num_epochs <= 0:
+    raise ValueError(f'config.num_epochs={config.num_epochs} must be positive (or set '
+                     'config.num_train_steps > 0)')
   if config.optim.grad_accum_steps < 1 or config.batch_size % config.optim.grad_accum_steps:
     raise ValueError(f'config.batch_size={config.batch_size} is not divisible by '
                      f'config.optim.grad_accum_steps={config.optim.grad_accum_steps}')
@@ -290,8 +298,11 @@ def evaluate_split(p_eval, state, config, mesh, info, split: str, *,
   """Runs ``p_eval`` over a whole split (this process's part, padded batches masked)."""
   pi, pc = sharding.process_split()
   acc = evaluation.Accumulator(info.num_classes, keep_predictions)
+  progress = _EvalProgress(split, math.ceil(info.num_examples.get(split, 0) /
+                                            config.eval_batch_size))
   for batch in input_pipeline.create_eval_iterator(config, split, process_index=pi,
                                                    process_count=pc, info=info):
+    progress.update()
     ids = batch.pop('id')  # strings stay on the host
     out = sharding.global_to_host(p_eval(state, sharding.host_to_global(batch, mesh)))
     if keep_predictions and pc > 1:  # the global batch's ids, in the order of `out`
@@ -299,6 +310,27 @@ def evaluate_split(p_eval, state, config, mesh, info, split: str, *,
           sharding.host_to_global(evaluation.encode_ids(ids), mesh)))
     acc.update(out['probs'], out['label'], out['mask'], out['logits'], ids=ids)
   return acc
+
+
+EVAL_PROGRESS_SECONDS = 10.0  # an evaluation logs where it is this often (minutes on CPU)
+
+
+class _EvalProgress:
+  """Logs ``batch i/n`` and the time left every :data:`EVAL_PROGRESS_SECONDS`."""
+
+  def __init__(self, split: str, total: int):
+    self.split, self.total, self.done = split, total, 0
+    self.start = self.last = time.monotonic()
+
+  def update(self) -> None:
+    """Called before each batch: the time of the batches done so far gives the ETA."""
+    now = time.monotonic()
+    if self.done and now - self.last >= EVAL_PROGRESS_SECONDS:
+      self.last = now
+      eta = (now - self.start) / self.done * max(self.total - self.done, 0)
+      logging.info('evaluating %s: batch %d/%d, %.1f s/batch, ETA %.0f s', self.split,
+                   self.done + 1, self.total, (now - self.start) / self.done, eta)
+    self.done += 1
 
 
 def split_name(config, split: str) -> str:
@@ -309,9 +341,12 @@ def split_name(config, split: str) -> str:
 class _Run:
   """What both modes set up before compiling anything (all bad-input checks happen here)."""
 
-  def __init__(self, config, workdir: str, *, evaluate_only: bool = False):
-    """``evaluate_only``: take no lock, write nothing before a checkpoint is found."""
+  def __init__(self, config, workdir: str, *, evaluate_only: bool = False,
+               eval_splits: Sequence[str] = ()):
+    """``evaluate_only``: take no lock, write nothing before a checkpoint is found.
+    ``eval_splits``: the splits this run evaluates (an empty one is refused up front)."""
     self.config, self.workdir = config, workdir
+    self.evaluate_only = evaluate_only
     self.lock = None
     try:
       check_config(config)
@@ -324,6 +359,8 @@ class _Run:
       if init_path(config) and not wd.exists(config.init_from):
         raise FileNotFoundError(f'config.init_from: no such checkpoint: {config.init_from}')
       checkpoints.check_workdir(workdir, config)
+      if not evaluate_only:
+        checkpoints.check_no_silent_restart(workdir, config)
       if not evaluate_only and not checkpoints.is_checkpoint_dir(workdir):
         check_init(config)  # before the data set is prepared
       ckpt_dir = wd.join(wd.resolve(workdir), wd.CHECKPOINTS)
@@ -331,6 +368,12 @@ class _Run:
         raise ValueError(f'nothing to evaluate: no checkpoint in {ckpt_dir} and no '
                          'config.init_from')
       self.info = input_pipeline.get_dataset_info(config)
+      _check_not_empty(config, self.info, eval_splits)
+      train_examples = self.info.num_examples[config.dataset.splits.train]
+      if not evaluate_only and schedule_steps(config, train_examples)[0] <= 0:
+        raise ValueError(f'{config.dataset.name} {config.dataset.splits.train}: '
+                         f'{train_examples} examples x config.num_epochs={config.num_epochs} '
+                         'make no training step')
       wd.makedirs(workdir)
       if not evaluate_only:  # process 0 locks for all: the others are the same run
         self.lock = _lock(workdir, config)
@@ -342,6 +385,8 @@ class _Run:
     except BaseException as e:  # a lock taken here must not outlive a failed start
       if self.lock:
         self.lock.release()
+      if isinstance(e, OSError) and e.filename and e.strerror:  # an unwritable workdir
+        raise SetupError(f'{e.filename}: {e.strerror}') from e
       if isinstance(e, (ValueError, FileNotFoundError, KeyError)):
         raise SetupError(str(e).strip('"\'')) from e
       raise
@@ -400,8 +445,9 @@ class _Run:
         results[split] = {k: report[k] for k in ('top1', 'top5', 'mean_class_accuracy',
                                                  'loss', 'count')}
         results[split]['seconds'] = time.time() - t0
-      self.writer.write_scalars(step, {f'eval_{split}_{k}': v for k, v in acc.result().items()
-                                       if k != 'count'})
+      if not self.evaluate_only:  # the training's curve; --mode=evaluate adds no rows to it
+        self.writer.write_scalars(step, {f'eval_{split}_{k}': v
+                                         for k, v in acc.result().items() if k != 'count'})
     self.writer.flush()
     return results
 
@@ -437,11 +483,20 @@ class _Run:
         if sharding.is_main_process():
           try:
             reporting.plot_history(self.workdir)
-          except (OSError, ValueError) as e:
-            logging.warning('curves not drawn: %s', e)
+          except Exception as e:  # pylint: disable=broad-except  (never costs the metrics)
+            logging.warning('curves not drawn: %s', _first_line(e))
       finally:
         if self.lock:
           self.lock.release()
+
+
+def _check_not_empty(config, info, splits: Sequence[str]) -> None:
+  """An empty split would report top-1 0.0 and pick a best checkpoint from nothing."""
+  for split in map(functools.partial(split_name, config), splits):
+    if info.num_examples.get(split) == 0:
+      raise ValueError(f'{config.dataset.name} {split}: the split is empty (0 examples), '
+                       'nothing to evaluate: fix the data, or config.eval.splits / '
+                       'config.eval.split_during_training')
 
 
 def _lock(workdir: str, config):
@@ -485,13 +540,15 @@ def evaluate(config, workdir: str) -> Dict:
   Writes ``eval_<split>.json``, ``confusion_<split>.csv`` (and ``predictions_<split>.npz``
   with ``config.eval.write_predictions``) and the summary ``evaluate.json`` in ``workdir``.
   """
-  run = _Run(config, workdir, evaluate_only=True)
+  run = _Run(config, workdir, evaluate_only=True, eval_splits=config.eval.splits)
   try:
     state, source = run.initial_state()
     logging.info('evaluating %s', source)
     _, p_eval = jit_steps(config, run.mesh, jax.tree.map(lambda x: x.sharding, state))
-    results = run.evaluate(p_eval, state, int(state.step), config.eval.splits)
-    summary = _summary(run, state, source=source, eval=results)
+    # From config.init_from the state starts at 0: report the step those weights reached.
+    step = int(state.step) or int(run.init.get('step') or 0)
+    results = run.evaluate(p_eval, state, step, config.eval.splits)
+    summary = dict(_summary(run, state, source=source, eval=results), step=step)
   finally:
     run.close()
   if sharding.is_main_process():
@@ -506,7 +563,12 @@ def train_and_evaluate(config, workdir: str, *, evaluate_during: bool = True) ->
     The final summary, also written to ``workdir/metrics.json``.
   """
   t_start = time.time()
-  run = _Run(config, workdir)
+  splits = []
+  if evaluate_during:
+    splits = list(config.eval.splits)
+    if config.eval_every_steps > 0 or config.eval_every_epochs > 0:
+      splits.append(config.eval.split_during_training)
+  run = _Run(config, workdir, eval_splits=splits)
   try:
     summary = _train(run, evaluate_during)
   finally:  # also on errors: pending checkpoint writes complete, metrics are flushed
@@ -623,7 +685,20 @@ def _read_validation(workdir: str):
   path = wd.join(workdir, VALIDATION_FILE)
   if not wd.isfile(path):
     return []
-  return json.loads(wd.read_text(path))['points']
+  try:
+    points = json.loads(wd.read_text(path))['points']
+    if not all(isinstance(p, dict) and isinstance(p.get('step'), int) for p in points):
+      raise ValueError('a point without an integer step')
+    return points
+  except (ValueError, TypeError, KeyError) as e:  # a write cut short, an edit
+    history = reporting.read_history(workdir)
+    by_step = {}
+    for name in ('val_top1', 'val_top5', 'val_loss'):
+      for step, value in history.get(name, []):
+        by_step.setdefault(step, {'step': step})[name] = value
+    logging.warning('%s is damaged (%s): its %d points rebuilt from %s', path,
+                    str(e).splitlines()[0][:100], len(by_step), wd.HISTORY)
+    return [by_step[s] for s in sorted(by_step)]
 
 
 def run_mode(config, workdir: str, mode: str) -> Dict:

@@ -24,9 +24,9 @@ import io
 import json
 import multiprocessing
 import os
-import pickle
 import shutil
 import signal
+import struct
 import time
 
 from absl import logging
@@ -242,7 +242,8 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     encode = functools.partial(encode_clip, **storage)
     cache = EncodeCache(self.resume_dir, split)
     keys = {c.id: cache.key(storage, stats[c.id]) for c in clips}
-    todo = [c for c in clips if keys[c.id] not in cache]
+    cached = {c.id for c in clips if keys[c.id] in cache}
+    todo = [c for c in clips if c.id not in cached]
     if len(todo) < len(clips):
       logging.info('%s %s: %d of %d clips already encoded (resume cache %s)', self.name,
                    split, len(clips) - len(todo), len(clips), self.resume_dir)
@@ -253,8 +254,12 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     try:
       with progress:
         for clip in clips:
-          result = cache.get(keys[clip.id])
-          if result is None:
+          if clip.id in cached:
+            result = cache.get(keys[clip.id])
+            if result is None:  # damaged in the cache (warned): encode it here
+              result = encode(clip)
+              cache.put(keys[clip.id], result)
+          else:
             _, result = next(encoded)
             cache.put(keys[clip.id], result)
             rate.update()
@@ -343,26 +348,79 @@ def compare_fingerprints(old, new, examples=2):
   return changes
 
 
+def pack_result(result) -> bytes:
+  """An encoded clip as plain bytes (no pickle: the cache must never run code).
+
+  ``b'E' + utf-8 message`` for a read error; ``b'J'``, the frame count and each frame's
+  length (little-endian uint64), then the JPEGs back to back.
+  """
+  if isinstance(result, str):
+    return b'E' + result.encode()
+  lengths = [len(b) for b in result]
+  return b''.join([b'J', struct.pack(f'<{len(lengths) + 1}Q', len(lengths), *lengths),
+                   *result])
+
+
+def unpack_result(data: bytes):
+  """The inverse of :func:`pack_result`; ValueError when ``data`` is not one."""
+  if data[:1] == b'E':
+    return data[1:].decode()
+  if data[:1] != b'J' or len(data) < 9:
+    raise ValueError('not an encoded clip')
+  (n,) = struct.unpack_from('<Q', data, 1)
+  if 9 + 8 * n > len(data):
+    raise ValueError(f'frame count {n} does not fit')
+  lengths = struct.unpack_from(f'<{n}Q', data, 9)
+  offset = 9 + 8 * n
+  if offset + sum(lengths) != len(data):
+    raise ValueError('frame lengths do not add up')
+  frames = []
+  for length in lengths:
+    frames.append(data[offset:offset + length])
+    offset += length
+  return frames
+
+
+def _index_entries(path):
+  """The ``[key, offset, length, sha256]`` entries of a chunk's index; ValueError if bad."""
+  with open(path) as f:
+    entries = json.load(f)
+  if not isinstance(entries, list) or not all(
+      isinstance(e, list) and len(e) == 4 and isinstance(e[0], str) and isinstance(e[3], str)
+      and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in e[1:3])
+      for e in entries):
+    raise ValueError('not a list of [key, offset, length, sha256] (an older or damaged index)')
+  return entries
+
+
 class EncodeCache:
   """Encoded clips (JPEG lists or read errors) on disk, by a key of file + storage.
 
-  Chunk files ``<split>-<n>.bin`` hold pickled results back to back; ``<split>-<n>.json``
-  (written when a chunk is closed, also on errors and Ctrl-C) indexes them. A chunk
-  without its index (the process was killed) is ignored.
+  Chunk files ``<split>-<n>.bin`` hold :func:`pack_result` bytes back to back;
+  ``<split>-<n>.json`` (written when a chunk is closed, also on errors and Ctrl-C) indexes
+  them with each entry's SHA-256. A chunk without its index (the process was killed) is
+  ignored; a damaged index or entry is named in a warning and its clips are encoded again.
   """
 
   def __init__(self, directory, split, chunk_size=256):
     self.directory, self.split, self.chunk_size = directory, split, chunk_size
     os.makedirs(directory, exist_ok=True)
-    self._index = {}  # key -> (file, offset, length)
+    self._index = {}  # key -> (file, offset, length, sha256)
     self._numbers = [-1]
-    for name in os.listdir(directory):
+    for name in sorted(os.listdir(directory)):
       stem, ext = os.path.splitext(name)
-      if ext == '.json' and stem.startswith(split + '-'):
-        self._numbers.append(int(stem.rsplit('-', 1)[1]))
-        with open(os.path.join(directory, name)) as f:
-          for key, offset, length in json.load(f):
-            self._index[key] = (os.path.join(directory, stem + '.bin'), offset, length)
+      number = stem.rsplit('-', 1)[-1]
+      if ext != '.json' or not stem.startswith(split + '-') or not number.isdigit():
+        continue
+      self._numbers.append(int(number))
+      try:
+        entries = _index_entries(os.path.join(directory, name))
+      except (OSError, ValueError) as e:
+        logging.warning('resume cache %s is unreadable (%s): its clips are encoded again',
+                        os.path.join(directory, name), str(e).splitlines()[0][:200])
+        continue
+      for key, offset, length, digest in entries:
+        self._index[key] = (os.path.join(directory, stem + '.bin'), offset, length, digest)
     self._file, self._entries = None, []
 
   @staticmethod
@@ -374,13 +432,22 @@ class EncodeCache:
     return key in self._index
 
   def get(self, key):
-    """The cached result of key, or None."""
+    """The cached result of key; None when absent or damaged (named in a warning)."""
     if key not in self._index:
       return None
-    path, offset, length = self._index[key]
-    with open(path, 'rb') as f:
-      f.seek(offset)
-      return pickle.loads(f.read(length))
+    path, offset, length, digest = self._index[key]
+    try:
+      with open(path, 'rb') as f:
+        f.seek(offset)
+        data = f.read(length)
+      if hashlib.sha256(data).hexdigest() != digest:
+        raise ValueError('does not match its checksum (truncated or corrupted)')
+      return unpack_result(data)
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+      logging.warning('resume cache %s at offset %d: %s; the clip is encoded again', path,
+                      offset, str(e).splitlines()[0][:200])
+      del self._index[key]
+      return None
 
   def put(self, key, result):
     """Appends a result; a chunk is closed (indexed) every chunk_size results."""
@@ -388,8 +455,8 @@ class EncodeCache:
       self._numbers.append(max(self._numbers) + 1)
       self._path = os.path.join(self.directory, f'{self.split}-{self._numbers[-1]:05d}')
       self._file = open(self._path + '.bin', 'wb')
-    data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-    self._entries.append((key, self._file.tell(), len(data)))
+    data = pack_result(result)
+    self._entries.append((key, self._file.tell(), len(data), hashlib.sha256(data).hexdigest()))
     self._file.write(data)
     if len(self._entries) >= self.chunk_size:
       self.close()
@@ -399,8 +466,8 @@ class EncodeCache:
     if self._file is None:
       return
     self._file.close()
-    for key, offset, length in self._entries:
-      self._index[key] = (self._path + '.bin', offset, length)
+    for key, offset, length, digest in self._entries:
+      self._index[key] = (self._path + '.bin', offset, length, digest)
     with open(self._path + '.json.tmp', 'w') as f:
       json.dump(self._entries, f)
     os.replace(self._path + '.json.tmp', self._path + '.json')

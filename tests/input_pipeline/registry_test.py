@@ -9,6 +9,7 @@ import pytest
 from configs import data_table
 from input_pipeline import builders
 from input_pipeline import registry
+from tests.input_pipeline import fakes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -74,3 +75,27 @@ def test_prediction_stores_frames_as_the_configs_builder_config():
   assert predict.storage(config) == dict(min_resize=128, fps=None, max_frames=None, quality=90)
   synthetic = base.get_config('synthetic')  # no builder storage: the input's short side
   assert predict.storage(synthetic)['min_resize'] == synthetic.input.min_resize == 32
+
+
+SS_SUBSET = ['Holding something', 'Pulling something from right to left',
+             'Turning the camera right while filming something', 'Dropping something',
+             'Pulling something from left to right',
+             'Turning the camera left while filming something', 'Tearing something']
+
+
+def test_mirrored_pairs_are_found_from_the_left_right_label_texts():
+  assert registry.mirrored_pairs(SS_SUBSET) == ((1, 4), (2, 5))
+  assert registry.mirrored_pairs(['left', 'leftover', 'right']) == ((0, 2),)
+
+
+def test_a_debug_subset_of_ssv2_gets_its_flip_pairs_from_the_label_texts(tmp_path):
+  from input_pipeline import pipeline  # pylint: disable=g-import-not-at-top
+  clips = [fakes.clip(k, clip_id=f'c{k}') for k in range(len(SS_SUBSET))]
+  fakes.write_split(tmp_path, 'train', clips, SS_SUBSET, num_shards=1)
+  config = fakes.make_config('tfrecord', str(tmp_path))
+  config.dataset.name = 'fake'
+  config.dataset.flip_pairs = registry.SS_FLIP_PAIRS  # what an SSv2 config carries
+  config.dataset.no_flip_classes = registry.get('ssv2').no_flip_classes
+  info = pipeline.get_dataset_info(config)
+  assert list(info.flip_label_map) == [0, 4, 5, 3, 1, 2, 6]
+  assert info.no_flip_classes == (1, 2, 4, 5)

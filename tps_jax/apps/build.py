@@ -94,9 +94,10 @@ def main(argv):
     builder = build.build(dataset, manual_dir, **kwargs)
   except builders.BuildError as e:
     sys.exit(f'error: {e}')  # already one line naming the data set, split and file
-  except KeyboardInterrupt:
-    sys.exit('interrupted: the clips encoded so far are kept; run the same command again '
-             'to resume')
+  except KeyboardInterrupt:  # 130, as any program stopped by SIGINT
+    print('interrupted: the clips encoded so far are kept; run the same command again '
+          'to resume', file=sys.stderr)
+    sys.exit(130)
   info = builder.info
   splits = ', '.join(f'{s} {info.splits[s].num_examples}' +
                      (f' (+{n} skipped)' if (n := info.metadata.get(f'skipped_{s}')) else '')

@@ -42,6 +42,10 @@ def main(argv):
     sys.exit(f'convert: {message}')  # one line, no traceback
   convert.save_variables(variables, _OUTPUT.value)
   print(f'wrote {_OUTPUT.value}: {models.count_params(variables["params"]):,} parameters')
+  if _IMAGENET.value:  # the ImageNet classifier is dropped: its 2D head has no video meaning
+    classes = variables['params']['head']['kernel'].shape[-1]
+    print(f'note: the head ({classes} classes) is random, not ImageNet\'s; fine-tuning with '
+          'config.init_from replaces it by one for the data set\'s classes')
 
 
 if __name__ == '__main__':

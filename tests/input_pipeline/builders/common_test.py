@@ -1,4 +1,6 @@
 """What every builder shares, at release scale: stale inputs, truncated videos, resuming."""
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -172,6 +174,83 @@ def test_encode_cache_chunks_are_indexed_and_reread(tmp_path):
                                           for e in ('bin', 'json')]
 
 
+def _cache_with(tmp_path, n=3):
+  cache = _common.EncodeCache(os.fspath(tmp_path), 'train')
+  for i in range(n):
+    cache.put(f'k{i}', [bytes(range(256)) * 4, b'jpeg%d' % i])
+  cache.close()
+  return os.path.join(tmp_path, 'train-00000')
+
+
+class _Evil:
+  def __reduce__(self):
+    return (os.system, ('touch pwned',))
+
+
+def test_encode_cache_never_unpickles_a_crafted_chunk(tmp_path, monkeypatch, caplog):
+  monkeypatch.chdir(tmp_path)
+  import pickle  # pylint: disable=g-import-not-at-top  (only to craft the attack)
+  data = pickle.dumps(_Evil())
+  stem = os.path.join(tmp_path, 'train-00000')
+  with open(stem + '.bin', 'wb') as f:
+    f.write(data)
+  for entry in (['k', 0, len(data)], ['k', 0, len(data), hashlib.sha256(data).hexdigest()]):
+    with open(stem + '.json', 'w') as f:
+      json.dump([entry], f)
+    assert _common.EncodeCache(os.fspath(tmp_path), 'train').get('k') is None
+  assert not os.path.exists(tmp_path / 'pwned')
+  assert 'older or damaged index' in caplog.text and 'not an encoded clip' in caplog.text
+
+
+@pytest.mark.parametrize('damage,usable', [('random_bytes', [True, False, True]),
+                                           ('truncated', [True, False, False])])
+def test_damaged_cache_chunk_is_named_and_its_clips_are_not_used(tmp_path, damage, usable,
+                                                                 caplog):
+  stem = _cache_with(tmp_path)
+  size = os.path.getsize(stem + '.bin')
+  if damage == 'truncated':
+    os.truncate(stem + '.bin', size // 2)
+  else:
+    with open(stem + '.bin', 'r+b') as f:
+      f.seek(size // 3 + 100)  # inside the second entry
+      f.write(os.urandom(400))
+  cache = _common.EncodeCache(os.fspath(tmp_path), 'train')
+  results = [cache.get(f'k{i}') for i in range(3)]
+  assert [r is not None for r in results] == usable
+  assert results[0] == [bytes(range(256)) * 4, b'jpeg0']
+  assert f'resume cache {stem}.bin at offset ' in caplog.text
+  assert 'k1' not in cache  # dropped: encoded again by the build
+
+
+@pytest.mark.parametrize('index', [b'{garbage', b'null', b'[["k0", -1, 3, "x"]]'])
+def test_garbage_cache_index_is_one_warning_and_ignored(tmp_path, index, caplog):
+  stem = _cache_with(tmp_path)
+  with open(stem + '.json', 'wb') as f:
+    f.write(index)
+  cache = _common.EncodeCache(os.fspath(tmp_path), 'train')
+  assert 'k0' not in cache and f'resume cache {stem}.json is unreadable' in caplog.text
+  cache.put('k9', 'unreadable')
+  cache.close()
+  assert _common.EncodeCache(os.fspath(tmp_path), 'train').get('k9') == 'unreadable'
+
+
+def test_build_resumes_over_a_damaged_cache_encoding_its_clips_again(tmp_path, monkeypatch):
+  manual = _manual_dir(tmp_path / 'm')
+  _counting_encoder(monkeypatch, fail_on='b.mp4')
+  with pytest.raises(KeyboardInterrupt):
+    fakes.prepare('custom_videos', manual, tmp_path / 'd')
+  chunks = [os.path.join(r, f) for r, _, fs in os.walk(tmp_path / 'd') for f in fs
+            if f.endswith('.bin')]
+  assert len(chunks) == 1
+  with open(chunks[0], 'r+b') as f:
+    f.seek(20)
+    f.write(os.urandom(400))
+  encoded = _counting_encoder(monkeypatch)
+  builder = fakes.prepare('custom_videos', manual, tmp_path / 'd')
+  assert sorted(encoded) == ['a.mp4', 'b.mp4', 'c.webm']  # a.mp4 again
+  assert _labels(builder, 'train') == {'a.mp4': 0, 'b.mp4': 1}
+
+
 _INTERRUPT = """
 import os, signal, sys
 from absl import app
@@ -194,7 +273,7 @@ def test_ctrl_c_is_one_line_and_the_same_command_resumes(tmp_path):
   manual = _manual_dir(tmp_path / 'm')
   result = subprocess.run([sys.executable, '-c', _INTERRUPT, manual, f'{tmp_path}/d'],
                           cwd=ROOT, capture_output=True, text=True, check=False)
-  assert result.returncode == 1
+  assert result.returncode == 130  # as any program stopped by SIGINT
   assert 'Traceback' not in result.stderr
   assert result.stderr.strip().splitlines()[-1] == (
       'interrupted: the clips encoded so far are kept; run the same command again to resume')
