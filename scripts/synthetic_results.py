@@ -218,7 +218,9 @@ def summarize(rows: Sequence[Row], runs: Dict[str, List[dict]], with_gflops: boo
                  seed_ids=[x['seed'] for x in r],
                  commits=sorted({x['commit'] for x in r}), params=r[0]['params'],
                  steps=r[0]['steps'], batch_size=r[0]['batch_size'],
-                 train_step_seconds=float(np.median([x['train_step_seconds'] for x in r])))
+                 # None where a resumed run only evaluated
+                 train_step_seconds=float(np.median([x['train_step_seconds'] for x in r
+                                                     if x['train_step_seconds'] is not None])))
     entry.update({m: stats([x[m] for x in r]) for m in METRICS})
     if with_gflops:
       entry['gflops_per_clip'] = gflops_per_clip(row)
