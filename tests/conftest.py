@@ -62,22 +62,24 @@ def reference_run(tmp_path_factory, data_dir):
 
 
 @pytest.fixture(scope='session')
-def gcs(tmp_path_factory):
+def gcs_server(tmp_path_factory):
   """A fake-gcs-server with bucket ``gcs_emulator.BUCKET`` (and the proxy that brings
-  TensorFlow's GCS client to it), for gs:// tests; this process and the subprocesses of
-  ``gcs.env`` talk to it. It fails (not skips) if it cannot start."""
+  TensorFlow's GCS client to it). It fails (not skips) if it cannot start. It leaves
+  ``os.environ`` alone: its ``env`` (a proxy, a CA bundle) would reach every later
+  subprocess of the session, pip's included; ``gcs`` and ``environ()`` set it for a while."""
   from tests import gcs_emulator  # pylint: disable=g-import-not-at-top
   directory = tmp_path_factory.mktemp('gcs')
   emulator = gcs_emulator.Emulator(str(directory / 'root'))
   proxy = gcs_emulator.TensorFlowProxy(emulator.url, directory)
   emulator.env = dict(gcs_emulator.env(emulator.url), **proxy.env())
-  saved = {k: os.environ.get(k) for k in emulator.env}
-  os.environ.update(emulator.env)
   yield emulator
-  for k, v in saved.items():
-    if v is None:
-      os.environ.pop(k, None)
-    else:
-      os.environ[k] = v
   proxy.stop()
   emulator.stop()
+
+
+@pytest.fixture
+def gcs(gcs_server, monkeypatch):
+  """``gcs_server`` with its ``env`` in this process for one test (and its subprocesses)."""
+  for k, v in gcs_server.env.items():
+    monkeypatch.setenv(k, v)
+  return gcs_server

@@ -6,9 +6,11 @@ TensorFlow's own GCS client (TensorBoard events, TFDS records) has a fixed endpo
 ``https://www.googleapis.com``; it reaches the emulator through :class:`TensorFlowProxy`,
 an HTTPS proxy that ends TLS with a throw-away certificate and forwards over http.
 """
+import contextlib
 import datetime
 import http.client
 import json
+import os
 import pathlib
 import re
 import socket
@@ -77,6 +79,20 @@ class Emulator:
           raise RuntimeError(f'fake-gcs-server did not start on {self.url} ({e}); see '
                              f'{self.log.name}') from None
         time.sleep(0.1)
+
+  @contextlib.contextmanager
+  def environ(self):
+    """``self.env`` (set by the fixture) in ``os.environ`` for a block, then as it was."""
+    saved = {k: os.environ.get(k) for k in self.env}
+    os.environ.update(self.env)
+    try:
+      yield
+    finally:
+      for k, v in saved.items():
+        if v is None:
+          os.environ.pop(k, None)
+        else:
+          os.environ[k] = v
 
   def stop(self) -> None:
     self.proc.terminate()

@@ -24,7 +24,8 @@ from tests.conftest import ROOT
 from tests.gcs_emulator import BUCKET
 from tests.main_runs import ENV, run_main
 
-pytestmark = pytest.mark.slow  # in-process training runs
+# Every test here talks to the emulator (``gcs`` sets its environment for the test).
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures('gcs')]  # in-process training runs
 
 
 def _url(name):
@@ -67,13 +68,14 @@ def test_history_on_gs_is_rewritten_whole_and_survives_a_resume(gcs):
 
 
 @pytest.fixture(scope='module')
-def gs_data_dir(gcs):
+def gs_data_dir(gcs_server):
   """``reversal_pairs/tiny`` prepared by TFDS straight into the bucket."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   import input_pipeline.synthetic  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   data_dir = _url('tfds')
-  tfds.builder('reversal_pairs/tiny', data_dir=data_dir).download_and_prepare(
-      download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+  with gcs_server.environ():
+    tfds.builder('reversal_pairs/tiny', data_dir=data_dir).download_and_prepare(
+        download_config=tfds.download.DownloadConfig(try_download_gcs=False))
   return data_dir
 
 
@@ -91,13 +93,14 @@ def test_main_py_trains_from_gs_data_into_a_gs_workdir_with_tensorboard_and_no_l
 
 
 @pytest.fixture(scope='module')
-def gs_run(gcs, data_dir, tmp_path_factory):
+def gs_run(gcs_server, data_dir, tmp_path_factory):
   """A 2-step run in gs://BUCKET/run (checkpoints at steps 1 and 2), run from an empty
   directory, which must stay empty."""
   cwd, here = os.getcwd(), tmp_path_factory.mktemp('cwd')
   os.chdir(here)
   try:
-    summary = train.run_mode(_config(data_dir, num_train_steps=2), _url('run'), 'train')
+    with gcs_server.environ():
+      summary = train.run_mode(_config(data_dir, num_train_steps=2), _url('run'), 'train')
   finally:
     os.chdir(cwd)
   return _url('run'), summary, here
