@@ -139,7 +139,7 @@ def test_evaluate_official_checkpoint_reproduces_the_model_logits(data_dir, tmp_
                  f'--config.init_from={FIXTURE}', '--config.eval.write_predictions=True']
   rc, _, err = run_main(str(tmp_path), data_dir, *model_flags, mode='evaluate')
   assert rc == 0, err[-3000:]
-  written = np.load(tmp_path / 'predictions_validation.npz')
+  written = np.load(tmp_path / 'evaluate' / 'predictions_validation.npz')
 
   config = test_config.get_config()
   config.model.embed_dim, config.model.depths, config.model.num_heads = 16, (2, 2, 2), (1, 2, 4)

@@ -315,7 +315,21 @@ def test_evaluating_init_from_a_workdir_reports_the_step_its_weights_reached(
   summary = train.run_mode(_config(data_dir, init_from=trained), str(tmp_path / 'ev'),
                            'evaluate')
   assert summary['step'] == 4 and f'workdir {trained} (step 4)' in summary['source']
-  assert _json(str(tmp_path / 'ev' / 'eval_validation.json'))['step'] == 4
+  assert _json(str(tmp_path / 'ev' / 'evaluate' / 'eval_validation.json'))['step'] == 4
+
+
+def test_evaluate_mode_on_a_training_workdir_keeps_the_reports_training_wrote(
+    trained, data_dir, tmp_path):
+  workdir = _copy(trained, tmp_path)  # trained in mode 'train': it reported no evaluation
+  _write(os.path.join(workdir, 'eval_validation.json'), b'{"step": 4, "top1": 0.25}')
+  _write(os.path.join(workdir, 'confusion_validation.csv'), b'as training wrote it\n')
+  names = ('eval_validation.json', 'confusion_validation.csv', 'metrics.json', 'history.jsonl')
+  before = {n: open(os.path.join(workdir, n), 'rb').read() for n in names}
+  summary = train.run_mode(_config(data_dir), workdir, 'evaluate')
+  assert {n: open(os.path.join(workdir, n), 'rb').read() for n in names} == before
+  report = _json(os.path.join(workdir, 'evaluate', 'eval_validation.json'))
+  assert report['step'] == summary['step'] == 4
+  assert os.path.isfile(os.path.join(workdir, 'evaluate', 'confusion_validation.csv'))
 
 
 def test_evaluate_adds_no_rows_to_the_training_history(trained, data_dir, tmp_path):

@@ -143,8 +143,9 @@ def test_evaluate_mode_on_a_gs_workdir_writes_its_reports_there(gs_run, data_dir
   fsspec.filesystem('gs').copy(gs_run[0].split('://')[1], url.split('://')[1], recursive=True)
   summary = train.run_mode(_config(data_dir), url, 'evaluate')
   assert summary['source'] == f'checkpoint step 2 in {url}/checkpoints'
-  for name in (wd.EVALUATE, wd.eval_report('validation'), wd.confusion('validation')):
-    assert wd.isfile(wd.join(url, name)), name
+  assert wd.isfile(wd.join(url, wd.EVALUATE))
+  for name in (wd.eval_report('validation'), wd.confusion('validation')):
+    assert wd.isfile(wd.join(url, wd.EVALUATE_DIR, name)), name
 
 
 def test_init_from_and_predict_checkpoint_read_a_gs_workdir(gs_run, data_dir):

@@ -347,6 +347,8 @@ class _Run:
     ``eval_splits``: the splits this run evaluates (an empty one is refused up front)."""
     self.config, self.workdir = config, workdir
     self.evaluate_only = evaluate_only
+    # --mode=evaluate's reports beside, not over, those of the training in this workdir.
+    self.reports = wd.join(workdir, wd.EVALUATE_DIR) if evaluate_only else workdir
     self.lock = None
     try:
       check_config(config)
@@ -374,7 +376,7 @@ class _Run:
         raise ValueError(f'{config.dataset.name} {config.dataset.splits.train}: '
                          f'{train_examples} examples x config.num_epochs={config.num_epochs} '
                          'make no training step')
-      wd.makedirs(workdir)
+      wd.makedirs(self.reports)
       if not evaluate_only:  # process 0 locks for all: the others are the same run
         self.lock = _lock(workdir, config)
       self.ckpt = checkpoints.Checkpoints(workdir, config, self.info.num_classes,
@@ -441,7 +443,7 @@ class _Run:
       acc = evaluate_split(p_eval, state, self.config, self.mesh, self.info, split,
                            keep_predictions=self.config.eval.write_predictions)
       if sharding.is_main_process():
-        report = evaluation.write_report(self.workdir, split, acc, self.info.class_names, step)
+        report = evaluation.write_report(self.reports, split, acc, self.info.class_names, step)
         results[split] = {k: report[k] for k in ('top1', 'top5', 'mean_class_accuracy',
                                                  'loss', 'count')}
         results[split]['seconds'] = time.time() - t0
@@ -538,7 +540,8 @@ def evaluate(config, workdir: str) -> Dict:
   """Evaluates the workdir's latest checkpoint (or ``config.init_from``) on ``config.eval.splits``.
 
   Writes ``eval_<split>.json``, ``confusion_<split>.csv`` (and ``predictions_<split>.npz``
-  with ``config.eval.write_predictions``) and the summary ``evaluate.json`` in ``workdir``.
+  with ``config.eval.write_predictions``) in ``workdir/evaluate/``, where they cannot replace
+  the reports training wrote, and the summary ``evaluate.json`` in ``workdir``.
   """
   run = _Run(config, workdir, evaluate_only=True, eval_splits=config.eval.splits)
   try:

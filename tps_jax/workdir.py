@@ -35,6 +35,7 @@ CHECKSUMS = 'checksums.json'         # inside each committed step
 HISTORY = 'history.jsonl'            # every scalar written, for the curves
 METRICS = 'metrics.json'             # the final summary of training
 EVALUATE = 'evaluate.json'           # the summary of --mode=evaluate
+EVALUATE_DIR = 'evaluate'            # --mode=evaluate's eval_*/confusion_*/predictions_*
 VALIDATION = 'validation.json'       # the validation points, kept across resumes
 INIT = 'init.json'                   # where the weights of step 0 came from
 CURVES = 'curves.png'
