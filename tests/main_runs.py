@@ -14,9 +14,10 @@ RESUME_FLAGS = (f'--config.num_train_steps={RESUME_STEPS}', '--config.checkpoint
 
 
 def run_main(workdir, data_dir, *flags, mode='train_and_evaluate', config='configs/test.py',
-             wait=True, env=None):
-  """``(returncode, stdout, stderr)`` of ``main.py``; the Popen itself with ``wait=False``."""
-  cmd = [sys.executable, 'main.py', f'--config={config}', f'--workdir={workdir}',
+             wait=True, env=None, prefix=()):
+  """``(returncode, stdout, stderr)`` of ``main.py``; the Popen itself with ``wait=False``.
+  ``prefix``: a command that runs it (e.g. :func:`small_disk`)."""
+  cmd = [*prefix, sys.executable, 'main.py', f'--config={config}', f'--workdir={workdir}',
          f'--mode={mode}', f'--config.dataset.data_dir={data_dir}', *flags]
   proc = subprocess.Popen(cmd, cwd=ROOT, env=env or ENV, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
@@ -24,6 +25,26 @@ def run_main(workdir, data_dir, *flags, mode='train_and_evaluate', config='confi
     return proc
   out, err = proc.communicate(timeout=600)
   return proc.returncode, out, err
+
+
+def small_disk(mountpoint, size='64k'):
+  """A command prefix: the rest runs in a mount namespace where ``mountpoint`` (a directory)
+  is a tmpfs of ``size``, a disk the kernel really fills (ENOSPC), seen by no other process."""
+  return ['unshare', '--mount', '--map-root-user', 'sh', '-c',
+          f'mount -t tmpfs -o size={size} tmpfs "$0" && exec "$@"', str(mountpoint)]
+
+
+def small_disk_or_skip(mountpoint):
+  """:func:`small_disk`, or a skip naming why this machine cannot make one."""
+  import pytest  # pylint: disable=g-import-not-at-top
+  try:
+    probe = subprocess.run(small_disk(mountpoint) + ['true'], capture_output=True, text=True,
+                           timeout=30)
+  except (OSError, subprocess.TimeoutExpired) as e:
+    pytest.skip(f'no small disk: {e}')
+  if probe.returncode:
+    pytest.skip(f'no small disk (unshare/mount refused): {probe.stderr.strip()}')
+  return small_disk(mountpoint)
 
 
 def train_losses(workdir):

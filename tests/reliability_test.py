@@ -6,6 +6,7 @@ In-process runs of ``train.run_mode`` on ``configs/test.py``; subprocesses of ``
 only where a signal or a second process is needed.
 """
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -28,7 +29,7 @@ from tps_jax import train
 from tests.conftest import FIXTURE, ROOT
 from tests.input_pipeline import fakes
 from tests.main_runs import (ENV, RESUME_STEPS, run_main, signal_after_first_step,
-                             train_losses)
+                             small_disk_or_skip, train_losses)
 
 pytestmark = pytest.mark.slow  # main.py / app runs in subprocesses
 
@@ -587,6 +588,34 @@ def test_pickled_objects_are_refused_in_one_line(data_dir, tmp_path, monkeypatch
   assert str(e.value) == (f"config.init_from={path}: {path}: refused to unpickle 'evil' (it "
                           'holds Python objects; only numeric arrays are read)')
   assert 'weights_only' not in str(e.value)
+
+
+def test_a_checkpoint_that_cannot_fit_is_refused_before_orbax_writes(tmp_path):
+  state = {'w': np.broadcast_to(np.float32(0), (2**40,))}  # 4 TiB that occupy no memory
+  with pytest.raises(OSError) as e:
+    checkpoints.check_room(str(tmp_path / 'checkpoints_best'), state)
+  assert e.value.errno == errno.ENOSPC and e.value.filename == str(tmp_path / 'checkpoints_best')
+  line = train.disk_full(e.value, str(tmp_path))
+  assert line.startswith(f'disk full: writing {tmp_path}/checkpoints_best failed with ')
+  assert '(a checkpoint needs 4194304.0 MiB)' in line and '\n' not in line
+  assert os.listdir(tmp_path) == []
+  checkpoints.check_room(str(tmp_path), {'w': np.zeros(4, np.float32)})  # room: no error
+
+
+def test_disk_full_during_a_best_save_is_one_line_without_tracebacks(data_dir, tmp_path):
+  """A real full disk (a 64 kB tmpfs on checkpoints_best; the issue's case): orbax's writer
+  threads each printed a traceback (~600 lines around the one line)."""
+  workdir = tmp_path / 'run'
+  (workdir / 'checkpoints_best').mkdir(parents=True)
+  prefix = small_disk_or_skip(workdir / 'checkpoints_best')
+  rc, _, err = run_main(str(workdir), data_dir, '--config.num_train_steps=4',
+                        '--config.checkpoint.every_steps=1', prefix=prefix)
+  assert rc == 1
+  last = err.strip().splitlines()[-1]
+  assert last.startswith(f'main.py: disk full: writing {workdir}/checkpoints_best failed with '
+                         '0.'), err[-3000:]
+  assert 'a checkpoint needs' in last and 'Traceback' not in err, err[-5000:]
+  assert _steps(str(workdir))  # the latest checkpoints before it are kept
 
 
 def test_disk_full_names_the_file_and_the_free_space(data_dir, tmp_path):

@@ -730,12 +730,14 @@ def disk_full(error: BaseException, workdir: str) -> Optional[str]:
         'No space left on device' in str(error)):
       quoted = re.search(r'"(/[^"]+)"', str(error))  # tensorstore names the file in quotes
       where = getattr(error, 'filename', None) or (quoted and quoted.group(1)) or workdir
+      where_dir = where if os.path.isdir(where) else os.path.dirname(os.path.abspath(where))
       try:
-        free = shutil.disk_usage(os.path.dirname(os.path.abspath(where)) or workdir).free
+        free = shutil.disk_usage(where_dir or workdir).free
       except OSError:
         free = shutil.disk_usage(workdir).free if os.path.exists(workdir) else 0
-      return (f'disk full: writing {where} failed with {free / 2**20:.1f} MiB free there; '
-              'free some space and rerun the same command (it resumes from the last '
-              'committed checkpoint)')
+      need = re.search(r'a checkpoint needs [0-9.]+ MiB', str(error))  # checkpoints.check_room
+      return (f'disk full: writing {where} failed with {free / 2**20:.1f} MiB free there'
+              f'{f" ({need.group(0)})" if need else ""}; free some space and rerun the same '
+              'command (it resumes from the last committed checkpoint)')
     error = error.__cause__ or error.__context__
   return None
