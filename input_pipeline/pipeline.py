@@ -175,7 +175,8 @@ def _decode_sampled(frames, indices):
 
 
 def preprocess_train(element, seed, input_config, info: DatasetInfo):
-  """One training clip: {'video': float32 (T, S, S, 3) normalised, 'label': int32}.
+  """One training clip: {'video': float32 (T, S, S, 3) normalised, 'label': int32}; with
+  ``config.input.augment_on='device'`` the uint8 crop before any flip or augmentation.
 
   Args:
     element: a reader element (JPEG frames, label, id).
@@ -196,6 +197,10 @@ def preprocess_train(element, seed, input_config, info: DatasetInfo):
   else:
     box = transforms.eval_crop_boxes(shape[1], shape[2], 1, c.image_size / c.min_resize)[0]
   video = transforms.crop_and_resize(video, box, c.image_size)
+  if c.augment_on == 'device':  # the rest runs in the train step (tps_jax.augment)
+    video = tf.cast(tf.round(tf.clip_by_value(video, 0.0, 255.0)), tf.uint8)
+    video = tf.ensure_shape(video, [c.num_frames, c.image_size, c.image_size, 3])
+    return {'video': video, 'label': tf.cast(element['label'], tf.int32)}
   video, label = transforms.flip(
       video, element['label'], s_flip, mode=c.flip_mode, prob=c.flip_prob,
       no_flip_classes=tuple(info.no_flip_classes),

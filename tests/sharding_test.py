@@ -72,7 +72,7 @@ def test_batch_must_divide_over_devices():
 
 
 _MESH_SCRIPT = textwrap.dedent('''
-    import functools, sys
+    import functools, sys, types
     sys.path.insert(0, {root!r})
     import jax, numpy as np
     from configs import test as test_config
@@ -84,17 +84,25 @@ _MESH_SCRIPT = textwrap.dedent('''
       config.batch_size = 8
       config.mesh.data, config.mesh.fsdp = data, fsdp
       config.sharding.fsdp_min_size = 64   # split even this tiny model's kernels
+      info = None
+      if {augment}:  # uint8 clips, every op of the recipe drawn on the device, per clip
+        config.input.augment_on, config.input.randaugment_num_ops = 'device', 2
+        config.input.random_erasing_prob = config.input.flip_prob = 0.5
+        config.input.flip_mode = 'swap_labels'
+        info = types.SimpleNamespace(flip_label_map=np.arange(10)[::-1], no_flip_classes=[])
       mesh = sharding.make_mesh(config, devices)
       model = models.build_model(config.model, 10)
       state = train.create_train_state(config, model, jax.random.key(0), mesh=mesh)
       shardings = jax.tree.map(lambda x: x.sharding, state)
-      p_train, _ = train.jit_steps(config, mesh, shardings)
+      p_train, _ = train.jit_steps(config, mesh, shardings, info)
       rng = np.random.RandomState(0)
       losses = []
       with jax.set_mesh(mesh):
         for _ in range(2):
-          batch = {{'video': rng.normal(size=(8,) + train.clip_shape(config)).astype(np.float32),
-                   'label': rng.randint(0, 10, 8).astype(np.int32)}}
+          shape = (8,) + train.clip_shape(config)
+          video = (rng.randint(0, 256, shape).astype(np.uint8) if {augment} else
+                   rng.normal(size=shape).astype(np.float32))
+          batch = {{'video': video, 'label': rng.randint(0, 10, 8).astype(np.int32)}}
           state, metrics = p_train(state, sharding.host_to_global(batch, mesh), jax.random.key(1))
           losses.append(float(metrics['loss']))
       split = sum(any(a is not None for a in x.sharding.spec) for x in jax.tree.leaves(state.params))
@@ -112,11 +120,14 @@ _MESH_SCRIPT = textwrap.dedent('''
 
 
 @pytest.mark.slow
-def test_step_on_a_4x2_fake_mesh_equals_one_device():
-  """Same loss and parameters (float tolerance) on a (data 4, fsdp 2) mesh as on 1 device."""
+@pytest.mark.parametrize('augment', [False, True], ids=['host_augmented', 'device_augmented'])
+def test_step_on_a_4x2_fake_mesh_equals_one_device(augment):
+  """Same loss and parameters (float tolerance) on a (data 4, fsdp 2) mesh as on 1 device;
+  with device augmentation too (one key per clip of the global batch, not per shard)."""
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8',
              JAX_PLATFORMS='cpu')
-  result = subprocess.run([sys.executable, '-c', _MESH_SCRIPT.format(root=ROOT)], env=env,
+  script = _MESH_SCRIPT.format(root=ROOT, augment=augment)
+  result = subprocess.run([sys.executable, '-c', script], env=env,
                           capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'OK' in result.stdout

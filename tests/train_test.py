@@ -232,3 +232,26 @@ def test_paper_config_without_init_from_stops_before_compiling(tmp_path, monkeyp
   with pytest.raises(train.SetupError) as e:
     train.run_mode(config, str(tmp_path), 'train')
   assert 'init_from' not in str(e.value) and 'something_something_v2' in str(e.value)
+
+
+@pytest.mark.slow
+def test_a_run_with_the_augmentation_on_the_device_trains_and_resumes_the_same(data_dir,
+                                                                                tmp_path):
+  """augment_on='device' end to end: uint8 crops from the pipeline, the recipe's flip,
+  RandAugment and random erasing in the train step; a resumed run draws the same clips."""
+  def config(steps):
+    c = test_config.get_config()
+    c.dataset.data_dir = data_dir
+    c.num_train_steps, c.checkpoint.every_steps = steps, 2
+    c.optim.schedule = 'constant'
+    c.input.augment_on, c.input.randaugment_num_ops = 'device', 2
+    c.input.random_erasing_prob = 0.25
+    return c
+  from tps_jax import reporting  # pylint: disable=g-import-not-at-top
+  full = train.run_mode(config(4), str(tmp_path / 'full'), 'train')
+  assert full['finished'] and full['step'] == 4
+  train.run_mode(config(2), str(tmp_path / 'cut'), 'train')
+  train.run_mode(config(4), str(tmp_path / 'cut'), 'train')  # resumes at 2
+  losses = [dict(reporting.read_history(str(tmp_path / d))['train_loss']) for d in ('full', 'cut')]
+  assert np.all(np.isfinite(list(losses[0].values())))
+  assert losses[1][4] == pytest.approx(losses[0][4], rel=1e-5), losses

@@ -12,7 +12,7 @@ Nothing else in tps-jax calls ``jax.process_index()`` except to quieten logging.
 """
 import math
 import re
-from typing import Any, Tuple
+from typing import Any, Callable, Tuple
 
 import jax
 import numpy as np
@@ -99,6 +99,14 @@ def tree_shardings(tree, mesh: Mesh, config):
 def batch_sharding(mesh: Mesh) -> NamedSharding:
   """Leading (batch) dimension split over every mesh axis; the rest replicated."""
   return NamedSharding(mesh, P(BATCH_AXES))
+
+
+def per_example(fn: Callable, mesh: Mesh) -> Callable:
+  """``fn(*arrays)`` on each device's share of the batch (arrays and results split on their
+  first axis over BATCH_AXES): per-example work with data-dependent control flow, which
+  jit alone would replicate (a loop over a split axis) or turn into selects (vmap)."""
+  spec = P(BATCH_AXES)
+  return jax.shard_map(fn, mesh=mesh, in_specs=spec, out_specs=spec)
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

@@ -39,6 +39,7 @@ import optax
 
 import input_pipeline
 from input_pipeline import readers
+from tps_jax import augment as augment_lib
 from tps_jax import checkpoints
 from tps_jax import evaluation
 from tps_jax import host
@@ -105,6 +106,9 @@ def check_config(config) -> None:
   sharding.local_batch_size(config.batch_size // config.optim.grad_accum_steps,
                             'config.batch_size / config.optim.grad_accum_steps')
   sharding.local_batch_size(config.eval_batch_size, 'config.eval_batch_size')
+  if config.input.augment_on not in AUGMENT_ON:
+    raise ValueError(f'config.input.augment_on={config.input.augment_on!r} is not one of '
+                     f'{list(AUGMENT_ON)}')
   if config.optim.schedule not in optim.SCHEDULES:
     raise ValueError(f'config.optim.schedule={config.optim.schedule!r} is not one of '
                      f'{list(optim.SCHEDULES)}')
@@ -215,16 +219,23 @@ def soft_targets(labels: jax.Array, num_classes: int, smoothing: float) -> jax.A
   return jax.nn.one_hot(labels, num_classes) * (1.0 - smoothing) + smoothing / num_classes
 
 
+AUGMENT_STREAM = 0x61756700  # folded into the step's key for the clips' augmentation
+
+
 def train_step(state: TrainState, batch: Dict[str, jax.Array], rng: jax.Array, *,
-               config) -> Tuple[TrainState, Dict[str, jax.Array]]:
-  """One optimizer step: mixup/cutmix, label smoothing, (accumulated) grads, AdamW.
+               config, augment: Optional[Callable] = None
+               ) -> Tuple[TrainState, Dict[str, jax.Array]]:
+  """One optimizer step: (device augmentation,) mixup/cutmix, label smoothing, grads, AdamW.
 
   Args:
     state: the TrainState.
-    batch: ``{'video': (B, T, H, W, 3) float32, 'label': (B,) int32}`` (global batch).
-    rng: the run's base key; the step's dropout / drop-path / mixing keys are folded
-      from it and ``state.step``, so a resumed run draws the same randomness.
+    batch: ``{'video': (B, T, H, W, 3) float32, 'label': (B,) int32}`` (global batch);
+      uint8 crops with ``augment``.
+    rng: the run's base key; the step's dropout / drop-path / mixing / augmentation keys
+      are folded from it and ``state.step``, so a resumed run draws the same randomness.
     config: the experiment config (static: bind with ``functools.partial``).
+    augment: ``(keys (B, 2), video, label) -> (video, label)``, one key per clip
+      (:func:`device_augment`); None when the host augmented (``config.input.augment_on``).
 
   Returns:
     ``(new_state, metrics)``; a step with a non-finite loss or gradient leaves params and
@@ -232,9 +243,12 @@ def train_step(state: TrainState, batch: Dict[str, jax.Array], rng: jax.Array, *
   """
   rng = jax.random.fold_in(rng, state.step)
   mix_rng, drop_rng = jax.random.split(rng)
-  labels = batch['label']
+  video, labels = batch['video'], batch['label']
+  if augment is not None:  # one key per clip of the global batch: the mesh does not matter
+    keys = jax.random.split(jax.random.fold_in(rng, AUGMENT_STREAM), video.shape[0])
+    video, labels = augment(keys, video, labels)
   targets = soft_targets(labels, state.num_classes, config.loss.label_smoothing)
-  video, targets = mixing.mix_batch(mix_rng, batch['video'], targets, config)
+  video, targets = mixing.mix_batch(mix_rng, video, targets, config)
   grad_fn = jax.value_and_grad(_forward_loss, has_aux=True)
   k = config.optim.grad_accum_steps
   with nn.logical_axis_rules(sharding.logical_rules(config)):
@@ -281,11 +295,37 @@ def eval_step(state: TrainState, batch: Dict[str, jax.Array], *, config) -> Dict
   return out
 
 
-def jit_steps(config, mesh, state_shardings):
-  """``(train_step, eval_step)`` jitted with NamedShardings (state donated to the step)."""
+AUGMENT_ON = ('host', 'device')  # config.input.augment_on
+
+
+def device_augment(config, mesh, info) -> Optional[Callable]:
+  """The train step's ``augment`` for ``config.input.augment_on='device'``, else None.
+
+  Each device augments its own clips (``sharding.per_example``), one after another
+  (``lax.map``): each clip pays only for the ops it drew (a ``lax.switch`` under ``vmap``
+  would run all 15 RandAugment ops on every clip).
+  """
+  if config.input.augment_on == 'host':
+    return None
+  spec = augment_lib.spec_from_config(config.input, tuple(int(k) for k in info.flip_label_map),
+                                      tuple(int(k) for k in info.no_flip_classes))
+
+  def clips(keys, video, label):
+    return jax.lax.map(lambda a: augment_lib.augment_clip(*a, spec), (keys, video, label))
+  return sharding.per_example(clips, mesh)
+
+
+def jit_steps(config, mesh, state_shardings, info=None):
+  """``(train_step, eval_step)`` jitted with NamedShardings (state donated to the step).
+
+  ``info`` (the data set's): its flip rules, for ``config.input.augment_on='device'``.
+  """
   batch = sharding.batch_sharding(mesh)
   repl = sharding.replicated(mesh)
-  p_train = jax.jit(functools.partial(train_step, config=config),
+  augment = device_augment(config, mesh, info) if info is not None else None
+  if augment is None and config.input.augment_on == 'device':
+    raise ValueError("config.input.augment_on='device' needs the data set's info")
+  p_train = jax.jit(functools.partial(train_step, config=config, augment=augment),
                     in_shardings=(state_shardings, batch, repl),
                     out_shardings=(state_shardings, repl), donate_argnums=(0,))
   p_eval = jax.jit(functools.partial(eval_step, config=config),
@@ -587,7 +627,7 @@ def _train(run: '_Run', evaluate_during: bool) -> Dict:
   config, workdir = run.config, run.workdir
   state, source = run.initial_state()
   state_shardings = jax.tree.map(lambda x: x.sharding, state)
-  p_train, p_eval = jit_steps(config, run.mesh, state_shardings)
+  p_train, p_eval = jit_steps(config, run.mesh, state_shardings, run.info)
   start = int(state.step)
   logging.info('starting at step %d of %d from %s; %s; %s', start, run.num_train_steps, source,
                optim.describe(state.params, config), sharding.describe(state_shardings))

@@ -23,6 +23,20 @@ def test_train_batches_have_the_contract_shapes_and_dtypes(tiny_config):
 
 
 @pytest.mark.slow
+def test_device_augmentation_sends_the_uint8_crop_that_the_host_would_augment(tiny_config):
+  """augment_on='device': the same crop, rounded to uint8, before flip and normalisation."""
+  tiny_config.input.flip_mode = 'off'  # the host then only crops and normalises
+  host = next(input_pipeline.create_train_iterator(tiny_config))
+  tiny_config.input.augment_on = 'device'
+  device = next(input_pipeline.create_train_iterator(tiny_config))
+  assert device['video'].dtype == np.uint8 and device['video'].shape == host['video'].shape
+  np.testing.assert_array_equal(device['label'], host['label'])
+  c = tiny_config.input
+  normalised = (device['video'].astype(np.float32) - np.float32(c.mean)) / np.float32(c.std)
+  np.testing.assert_allclose(normalised, host['video'], atol=0.5 / min(c.std) + 1e-5)
+
+
+@pytest.mark.slow
 def test_train_iterator_resumes_exactly_from_any_step(tiny_config):
   # 40 clips, batch 8: 5 steps per epoch, so resuming at 7 starts inside epoch 1.
   full = _take(input_pipeline.create_train_iterator(tiny_config), 12)
