@@ -368,7 +368,7 @@ def check(rows: Sequence[Row]) -> int:
     bad += not ok
     print(f'{"ok" if ok else "OUTSIDE"}: {row.label} val top-1 {100 * got:.1f}% at '
           f'{commit()}; stated {100 * s["mean"]:.1f} ± {100 * s["std"]:.1f}% over '
-          f'{s["seeds"]} seeds, range [{100 * lo:.1f}, {100 * hi:.1f}]%')
+          f'{stated[row.name]["seeds"]} seeds, range [{100 * lo:.1f}, {100 * hi:.1f}]%')
   return 1 if bad else 0
 
 
