@@ -66,7 +66,7 @@ def input_config(name: str) -> ml_collections.ConfigDict:
   # Where flip, RandAugment, normalisation and random erasing run: 'host' (tf.data, float32
   # clips on the wire) | 'device' (tps_jax.augment in the train step; the host sends the
   # uint8 crop, 4x fewer bytes and none of the per-clip augmentation CPU time).
-  c.augment_on = 'host'
+  c.augment_on = 'device'
   c.flip_mode = 'no_flip_classes'  # no_flip_classes | swap_labels | off (no list: plain flip)
   c.flip_prob = 0.5
   # Appearance.
