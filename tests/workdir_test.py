@@ -6,10 +6,14 @@ Against a real GCS emulator (the ``gcs`` fixture: fake-gcs-server), in-process r
 The in-process runs leave TensorBoard off (TensorFlow's GCS client is tested once, by the
 ``main.py`` run: TFDS records and TensorBoard events).
 """
+import json
 import os
+import signal
+import time
 
 import fsspec
 import jax
+import numpy as np
 import pytest
 
 from configs import test as test_config
@@ -22,7 +26,7 @@ from tps_jax import train
 from tps_jax import workdir as wd
 from tests.conftest import ROOT
 from tests.gcs_emulator import BUCKET
-from tests.main_runs import ENV, run_main
+from tests.main_runs import ENV, RESUME_FLAGS, RESUME_STEPS, run_main, train_losses
 
 # Every test here talks to the emulator (``gcs`` sets its environment for the test).
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures('gcs')]  # in-process training runs
@@ -90,6 +94,36 @@ def test_main_py_trains_from_gs_data_into_a_gs_workdir_with_tensorboard_and_no_l
   assert wd.isfile(wd.join(url, wd.METRICS)) and not wd.exists(wd.join(url, wd.LOCK))
   assert [n for n in wd.listdir(url) if n.startswith('events.out.tfevents.')]  # TensorBoard
   assert not os.path.exists(os.path.join(ROOT, 'gs:'))  # main.py runs in ROOT
+
+
+def test_sigkill_on_gs_then_resume_takes_over_the_lock_and_continues_with_identical_losses(
+    gcs, gs_data_dir, reference_run):
+  """SIGKILLed: nothing releases its lock object; the next run takes it over once the lease
+  has passed (one warning line) and resumes with the uninterrupted run's losses."""
+  url, env = _url('killed'), dict(ENV, **gcs.env)
+  proc = run_main(url, gs_data_dir, *RESUME_FLAGS, wait=False, env=env)
+  ckpt = wd.join(url, wd.CHECKPOINTS)
+  deadline = time.time() + 600
+  while not checkpoints.committed_steps(ckpt) and proc.poll() is None and time.time() < deadline:
+    time.sleep(0.05)
+  assert proc.poll() is None, 'the run ended before it could be killed'
+  proc.send_signal(signal.SIGKILL)
+  proc.communicate()
+  assert wd.exists(wd.join(url, wd.LOCK))  # a dead holder's lock stays
+  killed_at = max(train_losses(url))
+  assert killed_at < RESUME_STEPS
+  time.sleep(1.0)  # older than the resuming run's lease
+  rc, _, err = run_main(url, gs_data_dir, *RESUME_FLAGS,
+                        '--config.checkpoint.lock_lease_minutes=0.01', env=env)
+  assert rc == 0, err[-3000:]
+  assert 'took over the lock of pid' in err
+  summary = json.loads(wd.read_text(wd.join(url, wd.METRICS)))
+  assert summary['source'].startswith('checkpoint step'), summary['source']
+  reference, resumed = train_losses(reference_run), train_losses(url)
+  assert sorted(resumed) == sorted(reference)
+  np.testing.assert_allclose([resumed[s] for s in sorted(resumed)],
+                             [reference[s] for s in sorted(reference)], rtol=1e-6)
+  assert not os.path.exists(os.path.join(ROOT, 'gs:'))
 
 
 @pytest.fixture(scope='module')
