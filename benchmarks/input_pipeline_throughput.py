@@ -549,7 +549,7 @@ def markdown(r):
     p(f'| `tps_jax.augment` (flip, RandAugment 2 ops m9, normalise, erasing 0.25) under '
       f'`jit(lax.map)`, {dev["augment_clips_per_call"]} clips per call, '
       f'{len(dev["augment_ms_per_call"])} calls | {dev["augment_ms_per_clip"]:.1f} |')
-    p(f'| TPS-T train step (`tps_jax.train.train_step`, batch 1, 32x224, float32; '
+    p(f'| TPS-T train step (`tps_jax.steps.train_step`, batch 1, 32x224, float32; '
       f'{len(dev["train_step_ms_per_step"])} steps after one untimed) | '
       f'{dev["train_step_ms_per_clip"]:.0f} |')
     share = dev['augment_share_pct']

@@ -238,7 +238,7 @@ def model_times(frames, size, batch, repeats):
 def model_markdown(times, repeats) -> str:
   ref = times['Swin-2D-T']
   lines = ['', f'Whole models, {repeats} interleaved rounds (train step = '
-           '`tps_jax.train.train_step`, AdamW; ratios: median of per-round ratios):', '',
+           '`tps_jax.steps.train_step`, AdamW; ratios: median of per-round ratios):', '',
            '| model | fwd s | fwd / Swin-2D-T | train step s | train / Swin-2D-T |',
            '| --- | ---: | ---: | ---: | ---: |']
   for name, t in times.items():

@@ -12,7 +12,7 @@ only torch and einops are needed. Nothing of it is stored here::
 Both sides are TPS-T with the released SSv2 recipe (``configs/ssv2_tps.py``: patch
 (2,4,4), window (1,7,7), drop path 0.1, I3D head with dropout 0.5 on 174 classes, label
 smoothing 0.1, AdamW), float32, on the same random clips. Ours: the jitted
-``tps_jax.train.train_step`` (state donated) and the jitted eval forward of
+``tps_jax.steps.train_step`` (state donated) and the jitted eval forward of
 :class:`tps_jax.profiling.Profiler`; theirs: backbone + head, ``CrossEntropyLoss``,
 ``backward()``, ``torch.optim.AdamW.step()``, and the forward under ``torch.no_grad()``.
 
@@ -271,7 +271,7 @@ def _worker(side: str, a: Dict[str, Any], conn) -> None:
   """
   # The framework first (ours: jax, flax, optax and the input pipeline's TensorFlow), then
   # the baseline RSS, then the model.
-  importlib.import_module('tps_jax.train' if side == 'tps-jax' else 'torch')
+  importlib.import_module('tps_jax.steps' if side == 'tps-jax' else 'torch')
   base = _status_bytes('VmRSS')
   if side == 'tps-jax':
     import jax  # pylint: disable=g-import-not-at-top

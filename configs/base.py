@@ -87,6 +87,8 @@ def get_config(dataset: str = 'synthetic', arch: str = 'tps',
   # configs' val pipeline, one clip, short side min_resize, one centre crop.
   config.eval.val_num_clips = 1
   config.eval.val_num_crops = 1
+  # The validation metric that picks checkpoints_best: a key of tps_jax.evaluation.METRICS.
+  config.eval.best_metric = 'top1'
 
   config.eval_every_epochs = 5.0           # validate this often (official interval=5); 0: never
   config.eval_every_steps = 0              # > 0 overrides eval_every_epochs

@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import importlib
 import math
+from typing import Optional, Tuple
 
 from absl import logging
 import numpy as np
@@ -218,24 +219,27 @@ def num_test_views(input_config) -> int:
   return input_config.test_num_clips * input_config.test_num_crops
 
 
-def preprocess_eval(element, input_config):
+def preprocess_eval(element, input_config, views: Optional[Tuple[int, int]] = None):
   """One test clip as its views: {'video': (V, T, S, S, 3), 'label', 'id', 'mask': True}.
 
-  V = test_num_clips temporal clips x test_num_crops spatial crops, clip-major; 'id' is
-  the record's video id ('' when the element has none).
+  ``views`` = (clips, crops), default the test protocol's (``test_num_clips``,
+  ``test_num_crops``; :func:`tps_jax.evaluation.protocol_views` chooses): V = clips
+  temporal clips x crops spatial crops, clip-major; 'id' is the record's video id ('' when
+  the element has none).
   """
   c = input_config
+  num_clips, num_crops = views or (c.test_num_clips, c.test_num_crops)
   frames = element['frames']
-  indices = sampling.sample_indices(tf.shape(frames)[0], c, num_clips=c.test_num_clips)
+  indices = sampling.sample_indices(tf.shape(frames)[0], c, num_clips=num_clips)
   video = _decode_sampled(frames, indices)  # (clips * T, H, W, 3)
   shape = tf.shape(video)
-  boxes = transforms.eval_crop_boxes(shape[1], shape[2], c.test_num_crops,
+  boxes = transforms.eval_crop_boxes(shape[1], shape[2], num_crops,
                                      c.eval_image_size / c.min_resize)
   t = c.num_frames
   views = [transforms.crop_and_resize(video[k * t:(k + 1) * t], box, c.eval_image_size)
-           for k in range(c.test_num_clips) for box in boxes]
+           for k in range(num_clips) for box in boxes]
   video = transforms.normalize(tf.stack(views), c.mean, c.std)
-  video = tf.ensure_shape(video, [num_test_views(c), t, c.eval_image_size,
+  video = tf.ensure_shape(video, [num_clips * num_crops, t, c.eval_image_size,
                                   c.eval_image_size, 3])
   return {'video': video, 'label': tf.cast(element['label'], tf.int32),
           'id': element['id'] if 'id' in element else tf.constant(''),
@@ -328,7 +332,7 @@ def train_dataset(config, *, start_step: int = 0, process_index: int = 0,
 
 
 def eval_dataset(config, split: str, *, process_index: int = 0, process_count: int = 1,
-                 info: DatasetInfo | None = None):
+                 info: DatasetInfo | None = None, views: Optional[Tuple[int, int]] = None):
   """The finite eval pipeline of one process, padded to whole batches.
 
   Every process yields the same number of batches (that of the process with the most
@@ -345,9 +349,9 @@ def eval_dataset(config, split: str, *, process_index: int = 0, process_count: i
             for p in range(process_count)]
   num_batches = math.ceil(max(counts) / local_batch)
   ranges = readers.process_ranges(source.shards, process_index, process_count)
-  views = num_test_views(c)
+  views = views or (c.test_num_clips, c.test_num_crops)
   padding = {
-      'video': tf.zeros([views, c.num_frames, c.eval_image_size, c.eval_image_size, 3]),
+      'video': tf.zeros([views[0] * views[1], c.num_frames, c.eval_image_size, c.eval_image_size, 3]),
       'label': tf.constant(0, tf.int32), 'id': tf.constant(''), 'mask': tf.constant(False)}
   pad = tf.data.Dataset.from_tensors(padding).repeat()
   bad = readers.BadRecords(source.name, split, config.dataset.skip_corrupt)
@@ -355,7 +359,7 @@ def eval_dataset(config, split: str, *, process_index: int = 0, process_count: i
     ds = readers.record_stream(ranges, cycle_length=1, bad=bad)
     ds = ds.map(source.parse, num_parallel_calls=_parallel(c))
     ds = ds.filter(functools.partial(bad.keep, num_classes=info.num_classes))
-    ds = _decoded(ds, functools.partial(preprocess_eval, input_config=c), bad, _parallel(c))
+    ds = _decoded(ds, functools.partial(preprocess_eval, input_config=c, views=views), bad, _parallel(c))
     pad = ds.concatenate(pad)
   ds = pad.take(num_batches * local_batch).batch(local_batch).prefetch(c.prefetch)
   return ds.with_options(_options(c)), bad, num_batches
@@ -391,13 +395,15 @@ def create_train_iterator(config, *, start_step: int = 0, process_index: int = 0
 
 
 def create_eval_iterator(config, split: str, *, process_index: int = 0,
-                         process_count: int = 1, info: DatasetInfo | None = None):
+                         process_count: int = 1, info: DatasetInfo | None = None,
+                         views: Optional[Tuple[int, int]] = None):
   """Finite iterator of {'video': (B, V, T, H, W, 3), 'label', 'id' (bytes), 'mask': (B,)}.
 
-  B = config.eval_batch_size // process_count, V = test_num_clips * test_num_crops.
+  B = config.eval_batch_size // process_count, V = clips * crops of ``views`` (default
+  the test protocol's).
   Over all processes every example of `split` appears exactly once with mask True; the
   last batches are padded (mask False) so that all processes yield as many batches.
   """
   ds, bad, _ = eval_dataset(config, split, process_index=process_index,
-                            process_count=process_count, info=info)
+                            process_count=process_count, info=info, views=views)
   return _numpy_batches(ds, bad)

@@ -11,7 +11,7 @@ import pytest
 
 from input_pipeline import registry
 from tps_jax import models
-from tps_jax import train
+from tps_jax import run_config
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs')
 TABLES = ('model_table', 'data_table', '__init__')
@@ -29,7 +29,7 @@ def _build(name, *args):
 @pytest.mark.parametrize('name', EXPERIMENTS)
 def test_config_builds_and_its_model_fits_its_clips(name):
   config = _build(name)
-  train.check_config(config)
+  run_config.check_config(config)
   models.validate(config.model, config.input.num_frames, config.input.eval_image_size)
 
 
@@ -71,7 +71,7 @@ def test_config_data_set_is_its_registry_spec(name):
 def test_paper_configs_take_a_model_size(name, size):
   config = _build(name, size)
   assert config.model.embed_dim == {'tiny': 96, 'small': 96, 'base': 128, 'large': 192}[size]
-  train.check_config(config)
+  run_config.check_config(config)
 
 
 def test_every_config_has_a_docstring_with_its_command():

@@ -12,13 +12,13 @@ from tps_jax import checkpoints
 from tps_jax import convert
 from tps_jax import inference
 from tps_jax import models
-from tps_jax import train
+from tps_jax import steps
 
 
 
 def test_workdir_restores_its_params_and_refuses_another_model_config(tmp_path):
   config = test_config.get_config()
-  state = train.create_train_state(config, models.build_model(config.model, 3),
+  state = steps.create_train_state(config, models.build_model(config.model, 3),
                                    jax.random.key(0))
   ckpt = checkpoints.Checkpoints(tmp_path, config, 3)
   ckpt.save(1, state, force=True)
@@ -63,14 +63,14 @@ def test_checkpoint_without_classifier_is_refused(tmp_path):
 def test_scores_are_eval_steps_without_an_optimizer_and_view_by_view_alike():
   config = test_config.get_config()
   model = models.build_model(config.model, 5)
-  state = train.create_train_state(config, model, jax.random.key(1))
+  state = steps.create_train_state(config, model, jax.random.key(1))
   views = jax.random.uniform(jax.random.key(2), (2, 3, 8, 28, 28, 3))
   out = jax.jit(functools.partial(inference.scores, model.apply, config=config))(
       state.params, views)
   logits = np.stack([model.apply({'params': state.params}, v, train=False)[0] for v in views])
   np.testing.assert_allclose(out['probs'], jax.nn.softmax(logits).mean(1), atol=1e-6)
   np.testing.assert_allclose(out['logits'], logits.mean(1), atol=1e-5)
-  step = train.eval_step(state, {'video': views, 'label': np.array([0, 4])}, config=config)
+  step = steps.eval_step(state, {'video': views, 'label': np.array([0, 4])}, config=config)
   np.testing.assert_array_equal(step['probs'], out['probs'])
   assert step['label'].tolist() == [0, 4]
   config.eval.views_one_by_one = True

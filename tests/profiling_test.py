@@ -33,7 +33,7 @@ def test_cli_writes_every_field_to_json(tmp_path):
   assert stats['train_gflops'] > 2 * stats['forward_gflops']  # backward costs ~2 forwards
   assert len(stats['train_times_s']) == 1
   assert stats['tokens'] == [4, 7, 7]
-  assert stats['train_step'] == 'tps_jax.train.train_step'
+  assert stats['train_step'] == 'tps_jax.steps.train_step'
   if sys.platform.startswith('linux'):
     assert stats['train_rss_peak_bytes'] is not None
 

@@ -23,9 +23,11 @@ import input_pipeline
 from configs import test as test_config
 from input_pipeline import readers
 from tps_jax import checkpoints
+from tps_jax import evaluation
 from tps_jax import locking
 from tps_jax import reporting
 from tps_jax import train
+from tps_jax import workdir as wd
 from tests.conftest import FIXTURE, ROOT
 from tests.input_pipeline import fakes
 from tests.main_runs import (ENV, RESUME_STEPS, run_main, signal_after_first_step,
@@ -304,7 +306,7 @@ def test_evaluate_survives_the_chosen_step_being_garbage_collected(
 def test_evaluation_logs_its_progress_with_an_eta(trained, data_dir, tmp_path, monkeypatch,
                                                   caplog):
   workdir = _copy(trained, tmp_path)
-  monkeypatch.setattr(train, 'EVAL_PROGRESS_SECONDS', 0.0)  # each batch (minutes on CPU)
+  monkeypatch.setattr(evaluation, 'PROGRESS_SECONDS', 0.0)  # each batch (minutes on CPU)
   with caplog.at_level(logging.INFO):
     train.run_mode(_config(data_dir), workdir, 'evaluate')
   lines = [r.getMessage() for r in caplog.records
@@ -597,7 +599,7 @@ def test_a_checkpoint_that_cannot_fit_is_refused_before_orbax_writes(tmp_path):
   with pytest.raises(OSError) as e:
     checkpoints.check_room(str(tmp_path / 'checkpoints_best'), state)
   assert e.value.errno == errno.ENOSPC and e.value.filename == str(tmp_path / 'checkpoints_best')
-  line = train.disk_full(e.value, str(tmp_path))
+  line = wd.disk_full(e.value, str(tmp_path))
   assert line.startswith(f'disk full: writing {tmp_path}/checkpoints_best failed with ')
   assert '(a checkpoint needs 4194304.0 MiB)' in line and '\n' not in line
   assert os.listdir(tmp_path) == []

@@ -76,7 +76,7 @@ _MESH_SCRIPT = textwrap.dedent('''
     sys.path.insert(0, {root!r})
     import jax, numpy as np
     from configs import test as test_config
-    from tps_jax import models, sharding, train
+    from tps_jax import models, sharding, steps
 
     def run(data, fsdp, devices):
       config = test_config.get_config()
@@ -84,7 +84,7 @@ _MESH_SCRIPT = textwrap.dedent('''
       config.batch_size = 8
       config.mesh.data, config.mesh.fsdp = data, fsdp
       config.sharding.fsdp_min_size = 64   # split even this tiny model's kernels
-      info = None
+      info, config.input.augment_on = None, 'host'
       if {augment}:  # uint8 clips, every op of the recipe drawn on the device, per clip
         config.input.augment_on, config.input.randaugment_num_ops = 'device', 2
         config.input.random_erasing_prob = config.input.flip_prob = 0.5
@@ -92,14 +92,14 @@ _MESH_SCRIPT = textwrap.dedent('''
         info = types.SimpleNamespace(flip_label_map=np.arange(10)[::-1], no_flip_classes=[])
       mesh = sharding.make_mesh(config, devices)
       model = models.build_model(config.model, 10)
-      state = train.create_train_state(config, model, jax.random.key(0), mesh=mesh)
+      state = steps.create_train_state(config, model, jax.random.key(0), mesh=mesh)
       shardings = jax.tree.map(lambda x: x.sharding, state)
-      p_train, _ = train.jit_steps(config, mesh, shardings, info)
+      p_train, _ = steps.jit_steps(config, mesh, shardings, info)
       rng = np.random.RandomState(0)
       losses = []
       with jax.set_mesh(mesh):
         for _ in range(2):
-          shape = (8,) + train.clip_shape(config)
+          shape = (8,) + steps.clip_shape(config)
           video = (rng.randint(0, 256, shape).astype(np.uint8) if {augment} else
                    rng.normal(size=shape).astype(np.float32))
           batch = {{'video': video, 'label': rng.randint(0, 10, 8).astype(np.int32)}}

@@ -20,8 +20,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
-import threading
 from typing import Any, Dict, List, Optional, Tuple
 
 from absl import logging
@@ -239,7 +237,7 @@ def check_no_silent_restart(workdir: str, config) -> None:
 
 
 class Checkpoints:
-  """The run's checkpoints: save every K steps (async), keep N, save on SIGTERM.
+  """The run's checkpoints: save every K steps (async), keep N, verify and fall back.
 
   Args:
     workdir: the run's directory; checkpoints go to ``workdir/checkpoints``.
@@ -259,9 +257,6 @@ class Checkpoints:
             enable_async_checkpointing=c.asynchronous, create=not read_only,
             read_only=read_only))
     self._saved = set()  # the steps this run saved: the only ones it may seal
-    self._sigterm = threading.Event()
-    self.stop_signal = None  # the signal that asked the run to stop (SIGTERM, SIGINT)
-    self._previous_handlers = {}
 
   def latest_step(self) -> Optional[int]:
     return self.manager.latest_step()
@@ -357,34 +352,6 @@ class Checkpoints:
       self.seal(finished=False)
     return saved
 
-  def should_stop(self, step: int) -> bool:
-    """True after SIGTERM / SIGINT (single process) or at a preemption sync point (multi-host)."""
-    if self._sigterm.is_set():
-      return True
-    if self.manager.reached_preemption(step):
-      self.stop_signal = self.stop_signal or int(signal.SIGTERM)
-      return True
-    return False
-
-  def install_sigterm_handler(self) -> None:
-    """On SIGTERM or SIGINT (Ctrl-C), finish the current step, save and exit.
-
-    Single-process runs only: multi-process runs leave SIGTERM to JAX's preemption
-    service, which agrees on a common step across hosts (:meth:`should_stop`). A second
-    Ctrl-C interrupts at once.
-    """
-    if jax.process_count() > 1 or threading.current_thread() is not threading.main_thread():
-      return
-    def handler(signum, frame):
-      del frame
-      if signum == signal.SIGINT and self._sigterm.is_set():
-        raise KeyboardInterrupt
-      logging.warning('signal %d: saving a checkpoint after this step, then stopping', signum)
-      self.stop_signal = signum
-      self._sigterm.set()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-      self._previous_handlers[signum] = signal.signal(signum, handler)
-
   def close(self) -> None:
     """Waits for pending saves (never leave with a half-written checkpoint) and closes."""
     try:
@@ -392,9 +359,6 @@ class Checkpoints:
       self.seal(finished=True)
     finally:
       self.manager.close()
-      for signum, previous in self._previous_handlers.items():
-        signal.signal(signum, previous)
-      self._previous_handlers = {}
 
 
 BEST = wd.BEST
@@ -448,20 +412,22 @@ def check_room(directory: str, state) -> None:
 
 
 class BestCheckpoint:
-  """The best checkpoint by validation top-1, in ``workdir/checkpoints_best`` (orbax best_fn).
+  """The best checkpoint by a validation metric, in ``workdir/checkpoints_best`` (orbax
+  best_fn; ``mode`` 'max' or 'min').
 
   Kept besides the latest ones of :class:`Checkpoints`; same layout (``state`` + ``meta``),
   so ``--config.init_from=WORKDIR/checkpoints_best`` evaluates or fine-tunes it.
   """
 
-  def __init__(self, workdir: str, config, num_classes: int, metric: str = 'val_top1'):
+  def __init__(self, workdir: str, config, num_classes: int, metric: str = 'val_top1',
+               mode: str = 'max'):
     self.directory = wd.join(wd.resolve(workdir), BEST)
     self.metric = metric
     self.meta = _meta(config, num_classes)
     self.manager = ocp.CheckpointManager(
         self.directory, item_names=('state', 'meta'),
         options=ocp.CheckpointManagerOptions(
-            max_to_keep=1, best_fn=lambda m: m[metric], best_mode='max',
+            max_to_keep=1, best_fn=lambda m: m[metric], best_mode=mode,
             keep_checkpoints_without_metrics=False,
             enable_async_checkpointing=config.checkpoint.asynchronous, create=True))
     self._saved = set()

@@ -1,18 +1,86 @@
-"""Classification metrics of a video evaluation, on the host in NumPy.
+"""Evaluation: the protocols' views, a split's pass, and its metrics on the host in NumPy.
 
-The device side (:func:`tps_jax.train.eval_step`) averages the softmax scores of the
-test views (clips x crops) of each video, as the official test protocol does; this module
-turns those per-video scores into top-1, top-5, mean class accuracy and a confusion
-matrix, and writes them out.
+The device side (:func:`tps_jax.steps.eval_step`) averages the softmax scores of the views
+(clips x crops) of each video, as the official test protocol does; this module says which
+views a protocol takes (:func:`protocol_views`), runs a split (:func:`evaluate_split`),
+turns the per-video scores into the metrics of :data:`METRICS` and a confusion matrix, and
+writes them out. The run passes the metrics on by these names, untouched.
 """
 import csv
 import io
 import json
-from typing import Dict, Optional, Sequence
+import math
+import time
+from typing import Dict, Optional, Sequence, Tuple
 
+from absl import logging
 import numpy as np
 
+import input_pipeline
+from tps_jax import sharding
 from tps_jax import workdir as wd
+
+# What :meth:`Accumulator.result` reports besides ``count``, and whether more is better (the
+# choices of ``config.eval.best_metric``).
+METRICS = {'top1': 'max', 'top5': 'max', 'mean_class_accuracy': 'max', 'loss': 'min'}
+PROTOCOLS = ('test', 'validation')
+
+
+def protocol_views(config, protocol: str) -> Tuple[int, int]:
+  """``(clips, crops)`` per video: 'test' is the paper's protocol (``config.input.test_num_*``),
+  run at the end and by ``--mode=evaluate``; 'validation' the cheap one during training
+  (``config.eval.val_num_*``: as the official ``evaluation = dict(interval=5)``)."""
+  if protocol == 'test':
+    return config.input.test_num_clips, config.input.test_num_crops
+  if protocol == 'validation':
+    return config.eval.val_num_clips, config.eval.val_num_crops
+  raise ValueError(f'evaluation protocol {protocol!r} is not one of {list(PROTOCOLS)}')
+
+
+def split_name(config, split: str) -> str:
+  """A role of ``config.dataset.splits`` ('train', 'eval', 'test') or a literal split name."""
+  return config.dataset.splits[split] if split in config.dataset.splits else split
+
+
+def evaluate_split(p_eval, state, config, mesh, info, split: str, *, protocol: str = 'test',
+                   keep_predictions: bool = False) -> 'Accumulator':
+  """Runs ``p_eval`` over a whole split with ``protocol``'s views (this process's part,
+  padded batches masked)."""
+  pi, pc = sharding.process_split()
+  acc = Accumulator(info.num_classes, keep_predictions)
+  progress = _Progress(split, math.ceil(info.num_examples.get(split, 0) /
+                                        config.eval_batch_size))
+  for batch in input_pipeline.create_eval_iterator(config, split, process_index=pi,
+                                                   process_count=pc, info=info,
+                                                   views=protocol_views(config, protocol)):
+    progress.update()
+    ids = batch.pop('id')  # strings stay on the host
+    out = sharding.global_to_host(p_eval(state, sharding.host_to_global(batch, mesh)))
+    if keep_predictions and pc > 1:  # the global batch's ids, in the order of `out`
+      ids = decode_ids(sharding.global_to_host(sharding.host_to_global(encode_ids(ids), mesh)))
+    acc.update(out['probs'], out['label'], out['mask'], out['logits'], ids=ids)
+  return acc
+
+
+PROGRESS_SECONDS = 10.0  # an evaluation logs where it is this often (minutes on CPU)
+
+
+class _Progress:
+  """Logs ``batch i/n`` and the time left every :data:`PROGRESS_SECONDS`."""
+
+  def __init__(self, split: str, total: int):
+    self.split, self.total, self.done = split, total, 0
+    self.start = self.last = time.monotonic()
+
+  def update(self) -> None:
+    """Called before each batch: the time of the batches done so far gives the ETA."""
+    now = time.monotonic()
+    if self.done and now - self.last >= PROGRESS_SECONDS:
+      self.last = now
+      eta = (now - self.start) / self.done * max(self.total - self.done, 0)
+      logging.info('evaluating %s: batch %d/%d, %.1f s/batch, ETA %.0f s', self.split,
+                   self.done + 1, self.total, (now - self.start) / self.done, eta)
+    self.done += 1
 
 
 class Accumulator:
@@ -61,7 +129,7 @@ class Accumulator:
     return int(self.confusion.sum())
 
   def result(self) -> Dict[str, float]:
-    """``top1``, ``top5``, ``mean_class_accuracy`` (over classes present), ``loss``, ``count``."""
+    """:data:`METRICS` (mean class accuracy over the classes present) and ``count``."""
     n = max(self.count, 1)
     per_class = self.per_class_accuracy()
     present = self.confusion.sum(1) > 0

@@ -7,7 +7,7 @@
 
 ``checkpoint`` is a ``main.py`` workdir (its latest checkpoint, parameters only), an orbax
 directory of ``python -m tps_jax.apps.convert``, or an official ``.pth`` / ``.npz``.
-``scores`` is the evaluation protocol itself: ``train.eval_step`` calls it.
+``scores`` is the evaluation protocol itself: ``steps.eval_step`` calls it.
 """
 from typing import Any, Dict, Tuple
 

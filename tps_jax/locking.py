@@ -23,6 +23,7 @@ from typing import Optional
 
 from absl import logging
 
+from tps_jax import sharding
 from tps_jax import workdir as wd
 
 LOCK_FILE = wd.LOCK
@@ -205,3 +206,37 @@ def acquire(workdir: str, lease_s: float = DEFAULT_LEASE_S):
   if wd.is_url(workdir):
     return ObjectLock(workdir, lease_s)
   return WorkdirLock(workdir)
+
+
+def acquire_for_all(workdir: str, lease_s: float = DEFAULT_LEASE_S):
+  """Process 0 takes the workdir's lock; every process stops with its refusal, if any
+  (one-line ValueError), instead of waiting for the coordination timeout."""
+  lock, refusal = None, ''
+  if sharding.is_main_process():
+    try:
+      lock = acquire(workdir, lease_s)
+    except ValueError as e:
+      refusal = str(e)
+    except Exception as e:  # pylint: disable=broad-except  (the others must not wait forever)
+      refusal = f'{workdir}: could not take the lock ({type(e).__name__}: {e})'.split('\n')[0]
+  refusal = sharding.main_process_says(refusal)
+  if refusal:
+    raise ValueError(refusal)
+  return lock
+
+
+class LockLost(RuntimeError):
+  """The run's lock was taken over (its heartbeat was older than the lease)."""
+
+
+def refresh_for_all(lock) -> None:
+  """Renews the lock's heartbeat (at each checkpoint); all processes stop if it was lost."""
+  lost = ''
+  if lock is not None:
+    try:
+      lock.refresh()
+    except ValueError as e:
+      lost = str(e)
+  lost = sharding.main_process_says(lost)
+  if lost:
+    raise LockLost(lost)

@@ -5,7 +5,7 @@ The library of ``python -m tps_jax.apps.predict`` (its command lines are there).
 of the config's data set: decoded and stored as that data set's builder stores it (short
 side, JPEG quality), cut into the config's test views (clips x crops, uniform or dense
 sampling: ``input_pipeline.pipeline.preprocess_eval``) and scored by
-``inference.scores`` (softmax averaged over the views), the function ``train.eval_step``
+``inference.scores`` (softmax averaged over the views), the function ``steps.eval_step``
 calls. A video of the data set therefore gets the probabilities that
 ``main.py --mode=evaluate`` gives it.
 

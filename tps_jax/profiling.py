@@ -158,7 +158,7 @@ def _tokens(model_cfg, frames: int, size: int):
 
 
 def _fake_batch(batch: int, frames: int, size: int, num_classes: int, rng):
-  """A random training batch in the input pipeline's format (``train.train_step``'s)."""
+  """A random training batch in the input pipeline's format (``steps.train_step``'s)."""
   k1, k2 = jax.random.split(rng)
   return {'video': jax.random.uniform(k1, (batch, frames, size, size, 3), jnp.float32),
           'label': jax.random.randint(k2, (batch,), 0, num_classes)}
@@ -178,14 +178,14 @@ class Profiler:
   """Compiled forward pass and train step of one config at one clip shape, ready to time.
 
   ``stats`` holds the compile-time fields; :meth:`calls` the zero-argument functions that run
-  one forward pass / one train step (``tps_jax.train.train_step``, jitted with the state
+  one forward pass / one train step (``tps_jax.steps.train_step``, jitted with the state
   donated as in training, threading its own state); ``executables`` the compiled
   ``'forward'`` / ``'train'`` (their optimized HLO names what a profiler trace shows).
   """
 
   def __init__(self, config, *, batch: int, frames: int, size: int, num_classes: int,
                train_step: bool = True, materialize: bool = True, seed: int = 0):
-    from tps_jax import train  # pylint: disable=g-import-not-at-top
+    from tps_jax import steps  # pylint: disable=g-import-not-at-top
     config = with_clip(config, frames, size)
     m = config.model
     models.validate(m, frames, size)
@@ -220,15 +220,15 @@ class Profiler:
       return
 
     # Compiled for this very state: its static fields (tx, lr_fn) are part of the treedef.
-    state = train.create_train_state(config, model, rng, abstract=not materialize)
+    state = steps.create_train_state(config, model, rng, abstract=not materialize)
     t0 = time.perf_counter()
-    step = jax.jit(functools.partial(train.train_step, config=config), donate_argnums=(0,))
+    step = jax.jit(functools.partial(steps.train_step, config=config), donate_argnums=(0,))
     step = step.lower(state, jax.eval_shape(make_batch, rng), rng).compile()
     self.stats['train_compile_s'] = time.perf_counter() - t0
     self.executables['train'] = step
     ts = compiled_stats(step)
     self.stats.update(
-        train_step='tps_jax.train.train_step', train_gflops=ts['flops'] / 1e9 / batch,
+        train_step='tps_jax.steps.train_step', train_gflops=ts['flops'] / 1e9 / batch,
         train_memory_bytes=ts['memory'], train_xla_peak_bytes=ts['xla_peak'],
         train_argument_bytes=ts['argument'], train_output_bytes=ts['output'],
         train_alias_bytes=ts['alias'], train_temp_bytes=ts['temp'])

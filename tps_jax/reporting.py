@@ -145,9 +145,10 @@ def done_line(summary: Mapping, report: str) -> str:
   is in ``report``, e.g. ``metrics.json``)."""
   parts = [f'step {summary.get("step")}' + ('' if summary.get('finished', True)
                                             else ' (stopped early)')]
-  best = summary.get('best_validation')
+  best, metric = summary.get('best_validation'), summary.get('best_metric', 'val_top1')
   if best:
-    parts.append(f'best val top-1 {best["val_top1"]:.4f} at step {best["step"]}')
+    name = metric.replace('_', ' ').replace('top1', 'top-1').replace('top5', 'top-5')
+    parts.append(f'best {name} {best[metric]:.4f} at step {best["step"]}')
   for split, r in sorted((summary.get('eval') or {}).items()):
     parts.append(f'{split} top-1 {r["top1"]:.4f} top-5 {r["top5"]:.4f} ({r["count"]} videos)')
   return f'done: {"; ".join(parts)}; from {summary.get("source")}; summary in {report}'
@@ -156,3 +157,24 @@ def done_line(summary: Mapping, report: str) -> str:
 def write_json(path: str, payload: Mapping) -> None:
   """Writes ``payload`` atomically (:func:`tps_jax.workdir.write_atomic`)."""
   wd.write_atomic(path, json.dumps(payload, indent=1, sort_keys=True))
+
+
+def read_validation(workdir: str):
+  """The validation points of earlier sessions of this run (resume keeps its curve)."""
+  path = wd.join(workdir, wd.VALIDATION)
+  if not wd.isfile(path):
+    return []
+  try:
+    points = json.loads(wd.read_text(path))['points']
+    if not all(isinstance(p, dict) and isinstance(p.get('step'), int) for p in points):
+      raise ValueError('a point without an integer step')
+    return points
+  except (ValueError, TypeError, KeyError) as e:  # a write cut short, an edit
+    history = read_history(workdir)
+    by_step = {}
+    for name in ('val_top1', 'val_top5', 'val_loss'):
+      for step, value in history.get(name, []):
+        by_step.setdefault(step, {'step': step})[name] = value
+    logging.warning('%s is damaged (%s): its %d points rebuilt from %s', path,
+                    str(e).splitlines()[0][:100], len(by_step), wd.HISTORY)
+    return [by_step[s] for s in sorted(by_step)]

@@ -16,10 +16,12 @@ is rewritten whole on each write there (:mod:`tps_jax.reporting`), and :func:`re
 directory is copy-then-delete (not atomic; only used to move a bad step aside, which a
 crash at worst leaves in both places).
 """
+import errno
 import io
 import os
 import re
-from typing import Iterator, List, Union
+import shutil
+from typing import Iterator, List, Optional, Union
 
 from etils import epath
 import fsspec.config
@@ -212,3 +214,25 @@ def check_storage(path: PathLike, what: str = '--workdir') -> None:
 def _first_line(e: BaseException) -> str:
   text = str(getattr(e, 'message', '') or e).strip().splitlines()
   return (text[0] if text else type(e).__name__)[:200]
+
+
+def disk_full(error: BaseException, workdir: str) -> Optional[str]:
+  """One line (which file, how much space is left) when ``error`` comes from a full disk."""
+  if is_url(workdir):  # object stores do not fill up
+    return None
+  while error is not None:
+    if (isinstance(error, OSError) and error.errno == errno.ENOSPC) or (
+        'No space left on device' in str(error)):
+      quoted = re.search(r'"(/[^"]+)"', str(error))  # tensorstore names the file in quotes
+      where = getattr(error, 'filename', None) or (quoted and quoted.group(1)) or workdir
+      where_dir = where if os.path.isdir(where) else os.path.dirname(os.path.abspath(where))
+      try:
+        free = shutil.disk_usage(where_dir or workdir).free
+      except OSError:
+        free = shutil.disk_usage(workdir).free if os.path.exists(workdir) else 0
+      need = re.search(r'a checkpoint needs [0-9.]+ MiB', str(error))  # checkpoints.check_room
+      return (f'disk full: writing {where} failed with {free / 2**20:.1f} MiB free there'
+              f'{f" ({need.group(0)})" if need else ""}; free some space and rerun the same '
+              'command (it resumes from the last committed checkpoint)')
+    error = error.__cause__ or error.__context__
+  return None
