@@ -587,7 +587,7 @@ def evaluate(config, workdir: str) -> Dict:
   try:
     state, source = run.initial_state()
     logging.info('evaluating %s', source)
-    _, p_eval = jit_steps(config, run.mesh, jax.tree.map(lambda x: x.sharding, state))
+    _, p_eval = jit_steps(config, run.mesh, jax.tree.map(lambda x: x.sharding, state), run.info)
     # From config.init_from the state starts at 0: report the step those weights reached.
     step = int(state.step) or int(run.init.get('step') or 0)
     results = run.evaluate(p_eval, state, step, config.eval.splits)
