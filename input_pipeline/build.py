@@ -3,7 +3,7 @@
 The library of ``python -m tps_jax.apps.build`` (its command lines are there). Data sets
 (``input_pipeline.registry``; the config name or the TFDS name): ssv2
 (something_something_v2), ssv1, k400 (kinetics400), diving48, custom (custom_videos);
-see each builder's MANUAL_DOWNLOAD_INSTRUCTIONS, or the README. Videos are decoded,
+see each builder's MANUAL_DOWNLOAD_INSTRUCTIONS, or docs/datasets.md. Videos are decoded,
 resized and JPEG-encoded in ``num_workers`` processes, with a progress bar and log lines
 in clips/s with the time left; the result is read with ``tfds.load(name, data_dir=...)``.
 

@@ -85,8 +85,8 @@ def tfds_builder(dataset_config, prepare=False):
     if manual and not have_download:
       raise FileNotFoundError(
           f'{d.name}: not prepared under {builder.data_dir_root} and '
-          f'config.dataset.manual_dir={d.manual_dir!r} is not a directory (README, '
-          f'"Preparing the paper\'s data sets": what the manual dir of {d.tfds_name} holds)')
+          f'config.dataset.manual_dir={d.manual_dir!r} is not a directory (docs/datasets.md, '
+          f'"The paper\'s data sets": what the manual dir of {d.tfds_name} holds)')
     logging.info('%s: preparing %s in %s', d.name, d.tfds_name, builder.data_dir_root)
   if not prepared or (manual and have_download):  # a prepared one: checked, reused
     try:

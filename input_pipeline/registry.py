@@ -3,7 +3,7 @@
 The config tables (``configs/data_table.py``), the build CLI (``tps_jax.apps.build``),
 the pipeline (``pipeline.get_dataset_info``) and prediction (``tps_jax.predict``) all
 read these specs. Adding a data set = one :class:`DatasetSpec` in ``SPECS`` plus one
-builder package under ``input_pipeline/builders/`` (see the README).
+builder package under ``input_pipeline/builders/`` (docs/extending.md).
 """
 import dataclasses
 import re
@@ -76,7 +76,7 @@ class DatasetSpec:
     builder_configs: builder config names; the first is the default.
     splits: role (train / eval / test) -> split name.
     flip_pairs: (a, b): labels that swap under a horizontal flip.
-    class_names_from: where the class names come from (for messages and the README).
+    class_names_from: where the class names come from (for messages and docs/datasets.md).
     input: overrides of ``configs.data_table.input_config``'s defaults.
     manual: True when the builder reads a manual directory (a download).
     format: 'tfds' or 'tfrecord'.

@@ -14,7 +14,7 @@ from tests.conftest import FIXTURE, ROOT, fixture_config
 from tps_jax import convert
 from tps_jax import predict
 
-# A tiny TPS on configs/custom_tps.py: the flags a user adds to the README's commands.
+# A tiny TPS on configs/custom_tps.py: the flags a user adds to docs/datasets.md's commands.
 TINY_CUSTOM = ['--config=configs/custom_tps.py', '--config.dataset.builder_config=res128',
                '--config.model.embed_dim=8', '--config.model.depths=(2,2)',
                '--config.model.num_heads=(1,2)', '--config.input.num_frames=8',
@@ -68,7 +68,7 @@ def official():
 
 
 def test_own_videos_build_train_predict_matches_evaluation(tmp_path):
-  # Videos with a real codec + an annotation list with class names (README layout).
+  # Videos with a real codec + an annotation list with class names (docs/datasets.md layout).
   manual, data_dir, workdir = tmp_path / 'my_videos', tmp_path / 'tfds', tmp_path / 'work'
   os.makedirs(manual / 'clips')
   train = [('clips/left_1.mp4', 'left'), ('clips/right_1.webm', 'right'),

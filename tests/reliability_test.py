@@ -1,4 +1,5 @@
-"""Never lose a run: each case of issue 13, reproduced and asserted.
+"""Never lose a run (``tps_jax.train``, ``checkpoints``, ``locking``): each failure case,
+reproduced and asserted.
 
 Damaged history, corrupted newest checkpoint (fallback), a locked workdir, undecodable
 and truncated records, SIGINT and exit codes, one-line errors before any compile.
@@ -607,7 +608,7 @@ def test_a_checkpoint_that_cannot_fit_is_refused_before_orbax_writes(tmp_path):
 
 
 def test_disk_full_during_a_best_save_is_one_line_without_tracebacks(data_dir, tmp_path):
-  """A real full disk (a 64 kB tmpfs on checkpoints_best; the issue's case): orbax's writer
+  """A real full disk (a 64 kB tmpfs on checkpoints_best, where a best save fills it): orbax's writer
   threads each printed a traceback (~600 lines around the one line)."""
   workdir = tmp_path / 'run'
   (workdir / 'checkpoints_best').mkdir(parents=True)

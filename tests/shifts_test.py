@@ -13,7 +13,7 @@ from configs.model_table import PATTERN_C
 from tps_jax import shifts
 
 PATTERN_DICT = {(0, 0): -4, (0, 1): 1, (0, 2): 2, (1, 0): -1, (1, 1): 0, (1, 2): 3,
-                (2, 0): -2, (2, 1): -3, (2, 2): 4}  # the statement of pattern C
+                (2, 0): -2, (2, 1): -3, (2, 2): 4}  # pattern C as the paper writes it, position -> shift
 
 
 def _clip(shape=(2, 16, 14, 14, 8), seed=0):

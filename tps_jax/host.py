@@ -1,18 +1,15 @@
 """Host-side settings that decide CPU speed and memory: glibc's malloc and XLA's scheduler.
 
-Two defaults cost a TPS-T train step (32x224x224, 2-core CPU, ``benchmarks/vs_pytorch.py``)
-a seventh of its time and a quarter of its memory (one step per round: 6.45 -> 5.59 s,
-peak RSS 4.45 -> 3.35 GiB; 4.95 s in consecutive steps):
+Two defaults cost a CPU train step a large share of its time and memory (measured, with the
+commits that measured them, in docs/performance.md, "Host settings"):
 
-* XLA:CPU allocates each execution's temporaries afresh (2-3 GB for that step) and glibc
-  hands blocks this large back to the kernel when they are freed, so every step faults
-  them in again, 4 KiB at a time (303k faults for the forward + backward of two stage-1
-  blocks, a third of its time). With ``glibc.malloc.hugetlb=1`` malloc asks for
-  transparent huge pages and the same memory comes in 2 MiB faults (1k).
+* XLA:CPU allocates each execution's temporaries afresh and glibc hands blocks this large
+  back to the kernel when they are freed, so every step faults them in again, 4 KiB at a
+  time. With ``glibc.malloc.hugetlb=1`` malloc asks for transparent huge pages and the same
+  memory comes in 2 MiB faults.
 * XLA:CPU's concurrency-optimized scheduler orders the step for overlap between
   independent thunks, which on a few cores buys nothing and keeps more activations alive:
-  the memory-minimizing order needs 2.3 GB of temporaries instead of 3.0 GB, at the same
-  speed.
+  the memory-minimizing order needs less temporary memory at the same speed.
 
 glibc reads ``GLIBC_TUNABLES`` only when a process starts, so :func:`configure`
 re-executes the process once with both set; every entry point (``main.py``, the apps, the
@@ -103,8 +100,8 @@ def configure() -> None:
 def release_free_memory() -> None:
   """Hands the heap's free pages back to the kernel (glibc's ``malloc_trim``).
 
-  Compiling a step leaves ~0.5 GB of freed compiler memory resident; call after the
-  first (compiling) step. A no-op off glibc.
+  Compiling a step leaves freed compiler memory resident (how much: docs/performance.md,
+  "Host settings"); call after the first (compiling) step. A no-op off glibc.
   """
   if glibc_linux():
     ctypes.CDLL('libc.so.6').malloc_trim(0)

@@ -1,4 +1,4 @@
-"""The build app (`python -m tps_jax.apps.build`): real subprocess runs, as the README shows them."""
+"""The build app (`python -m tps_jax.apps.build`): real subprocess runs, as docs/datasets.md shows them."""
 import os
 import subprocess
 import sys

@@ -35,7 +35,7 @@ def run(main, name: str) -> None:
   """``app.run(main)`` with :func:`parse_flags`; ``name`` starts its error lines.
 
   First :func:`tps_jax.host.configure`: huge-page malloc and XLA's memory-minimizing
-  scheduler (a seventh of a CPU train step's time, a quarter of its memory).
+  scheduler (what they save on a CPU train step: docs/performance.md, "Host settings").
   """
   host.configure()
   app.run(main, flags_parser=lambda argv: parse_flags(argv, name))

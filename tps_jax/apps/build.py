@@ -8,7 +8,7 @@ r"""Builds one of the tps-jax TFDS data sets from its manual directory (``input_
 
 Data sets (``input_pipeline.registry``; the config name or the TFDS name): ssv2
 (something_something_v2), ssv1, k400 (kinetics400), diving48, custom (custom_videos);
-see each builder's MANUAL_DOWNLOAD_INSTRUCTIONS, or the README. With ``--config``, the
+see each builder's MANUAL_DOWNLOAD_INSTRUCTIONS, or docs/datasets.md. With ``--config``, the
 data set, builder config, manual and data dirs and ``skip_unreadable`` are the config's
 ``dataset`` section (the data ``main.py --config=...`` then reads); a flag given as well
 wins. Videos are decoded, resized and JPEG-encoded in --num_workers processes, with a

@@ -85,8 +85,8 @@ def gelu(x):
   """Exact GELU written as torch.nn.GELU computes it, ``x/2 * (1 + erf(x/sqrt(2)))``.
 
   ``nn.gelu(approximate=False)`` uses ``erfc``, which XLA's CPU backend evaluates through an
-  exponential and a division: ~1.6x slower than this polynomial ``erf`` (4% of a TPS-T train
-  step); the two agree to 1e-6.
+  exponential and a division, slower than this polynomial ``erf`` (measured in
+  docs/performance.md, "What is left"); the two agree to 1e-6.
   """
   return x * 0.5 * (1.0 + jax.lax.erf(x * (1.0 / math.sqrt(2.0))))
 
