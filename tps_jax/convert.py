@@ -18,7 +18,6 @@ import pickle
 import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from absl import logging
 import flax
 import jax
 import jax.numpy as jnp
@@ -101,14 +100,6 @@ def _to_flax(value: np.ndarray, target_ndim: int) -> np.ndarray:
   return value
 
 
-def _abstract_variables(model, model_cfg):
-  """Parameter shapes without computing anything (``jax.eval_shape``)."""
-  pt, ph, pw = model_cfg.patch_size
-  side = ph * model_cfg.window_size[1] * 2 ** (len(model_cfg.depths) - 1)
-  clip = jax.ShapeDtypeStruct((1, pt * model_cfg.window_size[0], side, side, 3), jnp.float32)
-  return jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), clip)
-
-
 def official_to_flax(state_dict: Mapping[str, np.ndarray], model_cfg,
                      num_classes: Optional[int] = None, *, strict_head: bool = True,
                      rng=None) -> Tuple[Any, Dict[str, Any]]:
@@ -129,20 +120,27 @@ def official_to_flax(state_dict: Mapping[str, np.ndarray], model_cfg,
   Raises:
     KeyError / ValueError naming the missing, unexpected or mis-shaped key.
   """
-  model, variables, _ = _map_official(state_dict, model_cfg, num_classes,
-                                      strict_head=strict_head, rng=rng)
+  model, variables, _ = official_to_flax_report(state_dict, model_cfg, num_classes,
+                                                 strict_head=strict_head, rng=rng)
   return model, variables
 
 
-def _map_official(state_dict, model_cfg, num_classes, *, strict_head, rng):
-  """:func:`official_to_flax` plus what became of each array (for :class:`Pretrained`)."""
+def official_to_flax_report(state_dict: Mapping[str, np.ndarray], model_cfg,
+                            num_classes: Optional[int] = None, *, strict_head: bool = True,
+                            rng=None) -> Tuple[Any, Dict[str, Any], Dict[str, Any]]:
+  """:func:`official_to_flax` and what became of each array (what a loader reports).
+
+  Returns:
+    ``(model, variables, report)``; ``report``: ``loaded`` / ``reinitialised`` (Flax paths),
+    ``ignored`` (stored names), ``source_classes``, ``num_classes``.
+  """
   sd = {k: v for k, v in state_dict.items() if not _BUFFERS.search(k)}
   ckpt_classes = sd[_HEAD + 'weight'].shape[0] if _HEAD + 'weight' in sd else None
   num_classes = num_classes or ckpt_classes
   if num_classes is None:
     raise ValueError('the checkpoint has no cls_head.fc_cls.weight: pass num_classes')
   model = models.build_model(model_cfg, num_classes)
-  abstract = _abstract_variables(model, model_cfg)['params']
+  abstract = models.abstract_params(model)
   reinit_head = ckpt_classes is None or (ckpt_classes != num_classes and not strict_head)
   flat = flax.traverse_util.flatten_dict(abstract)
   out, used = {}, set()
@@ -166,28 +164,13 @@ def _map_official(state_dict, model_cfg, num_classes, *, strict_head, rng):
                    f'({len(unexpected)} in all): does config.model match?')
   if reinit_head:
     out.update({('head',) + p: v for p, v in flax.traverse_util.flatten_dict(
-        _fresh_head(model, model_cfg, rng)).items()})
+        models.init_head(model, rng)).items()})
   report = dict(
       loaded=['/'.join(p) for p in flat if _torch_key(p) in used],
       reinitialised=['/'.join(p) for p in flat if p[0] == 'head' and reinit_head],
       ignored=sorted(set(state_dict) - used), source_classes=ckpt_classes,
       num_classes=num_classes)
   return model, {'params': flax.traverse_util.unflatten_dict(out)}, report
-
-
-def _fresh_head(model, model_cfg, rng):
-  """A newly initialised head, as ``model.init`` makes it (its values up to rounding), jitted
-  so that only the head's initialisers run: eagerly, the whole forward ran (minutes)."""
-  logging.info('initialising a new %s-class head', getattr(model, 'num_classes', '?'))
-  clip = jnp.zeros((1,) + _probe_clip(model_cfg), jnp.float32)
-  init = jax.jit(lambda r: model.init(r, clip, train=False)['params']['head'])
-  return init(rng if rng is not None else jax.random.key(0))
-
-
-def _probe_clip(model_cfg):
-  pt, ph, _ = model_cfg.patch_size
-  side = ph * model_cfg.window_size[1] * 2 ** (len(model_cfg.depths) - 1)
-  return (pt * model_cfg.window_size[0], side, side, 3)
 
 
 def flax_to_official(variables, *, include_head: bool = True) -> Dict[str, np.ndarray]:
@@ -227,12 +210,13 @@ def inflate_imagenet(state_dict: Mapping[str, np.ndarray], model_cfg, num_classe
   are resized (bicubic) when the window differs and repeated over the temporal rows, and
   the ImageNet classifier is dropped (the head is initialised from ``rng``).
   """
-  model, variables, _ = _inflate(state_dict, model_cfg, num_classes, rng)
+  model, variables, _ = inflate_imagenet_report(state_dict, model_cfg, num_classes, rng)
   return model, variables
 
 
-def _inflate(state_dict, model_cfg, num_classes, rng):
-  """:func:`inflate_imagenet` plus what became of each array (ImageNet names)."""
+def inflate_imagenet_report(state_dict: Mapping[str, np.ndarray], model_cfg, num_classes: int,
+                            rng=None) -> Tuple[Any, Dict[str, Any], Dict[str, Any]]:
+  """:func:`inflate_imagenet` and what became of each array (``ignored``: ImageNet names)."""
   sd = {k: np.asarray(v) for k, v in state_dict.items()
         if not _BUFFERS.search(k) and not k.startswith('head.')}
   pt = model_cfg.patch_size[0]
@@ -250,8 +234,8 @@ def _inflate(state_dict, model_cfg, num_classes, rng):
         v = _resize_table(v, (2 * wh - 1, 2 * ww - 1))
       v = np.tile(v, (rows // spatial, 1))
     inflated[_BACKBONE + k] = v
-  model, variables, report = _map_official(inflated, model_cfg, num_classes,
-                                           strict_head=True, rng=rng)
+  model, variables, report = official_to_flax_report(inflated, model_cfg, num_classes,
+                                                      strict_head=True, rng=rng)
   report['ignored'] = sorted(k for k in state_dict if _BACKBONE + k not in inflated)
   report['source_classes'] = (state_dict['head.weight'].shape[0]
                               if 'head.weight' in state_dict else None)
@@ -326,11 +310,11 @@ def load_pretrained_report(source: str, model_cfg, num_classes: Optional[int], r
     sd = load_state_dict(source)
     kind = 'official'
   if any(k.startswith('layers.') for k in sd):  # ImageNet Swin layout
-    model, variables, report = _inflate(sd, model_cfg, num_classes, rng)
+    model, variables, report = inflate_imagenet_report(sd, model_cfg, num_classes, rng)
     kind = 'imagenet'
   else:
-    model, variables, report = _map_official(sd, model_cfg, num_classes, strict_head=False,
-                                             rng=rng)
+    model, variables, report = official_to_flax_report(sd, model_cfg, num_classes,
+                                                        strict_head=False, rng=rng)
   return model, variables, Pretrained(source=source, kind=kind, step=step, **report)
 
 
