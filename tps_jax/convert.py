@@ -1,4 +1,7 @@
-"""Weights in and out: official TPS (mmaction) checkpoints, ImageNet Swin-2D inflation.
+"""Weight formats: official TPS (mmaction) names <-> Flax names, ImageNet Swin-2D inflation.
+
+Only the mapping and the formats; :func:`tps_jax.weights.load_params` works out what a
+path holds (workdir, orbax dir, official or ImageNet file) and loads it.
 
 Python API (two lines in a notebook)::
 
@@ -11,12 +14,11 @@ CLI (writes an orbax checkpoint that ``config.init_from`` accepts)::
     python -m tps_jax.apps.convert --checkpoint=swin_tiny_patch4_window7_224.pth --imagenet \
         --config=configs/ssv2_tps.py --output=/tmp/tps_inflated
 """
-import dataclasses
 import io
 import os
 import pickle
 import re
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import flax
 import jax
@@ -240,82 +242,6 @@ def inflate_imagenet_report(state_dict: Mapping[str, np.ndarray], model_cfg, num
   report['source_classes'] = (state_dict['head.weight'].shape[0]
                               if 'head.weight' in state_dict else None)
   return model, variables, report
-
-
-@dataclasses.dataclass
-class Pretrained:
-  """Where ``config.init_from``'s weights came from and what became of each array.
-
-  ``loaded`` and ``reinitialised`` are Flax parameter paths (``layers_0/blocks_0/...``),
-  ``ignored`` the names of stored arrays that were not used (a classifier of another class
-  count, ImageNet's classifier, index buffers that are recomputed).
-  """
-  source: str
-  kind: str                       # workdir | orbax | official | imagenet
-  step: Optional[int]             # of a workdir's checkpoint
-  source_classes: Optional[int]   # classes of the stored head (None: no head)
-  num_classes: int
-  loaded: List[str]
-  reinitialised: List[str]
-  ignored: List[str]
-
-  def describe(self) -> str:
-    """One line for the log: source, loaded arrays by top-level module, and every
-    re-initialised / ignored name (all names: :func:`dataclasses.asdict`, ``init.json``)."""
-    where = f'{self.kind} {self.source}' + (f' (step {self.step})' if self.step is not None else '')
-    groups: Dict[str, int] = {}
-    for path in self.loaded:
-      groups[path.split('/')[0]] = groups.get(path.split('/')[0], 0) + 1
-    text = (f'weights from {where}: loaded {len(self.loaded)} arrays ('
-            + ', '.join(f'{k}/* {n}' for k, n in sorted(groups.items())) + ')')
-    if self.reinitialised:
-      why = (f'{self.source_classes} classes there, {self.num_classes} here'
-             if self.source_classes else 'no classifier there')
-      text += f'; re-initialised {", ".join(self.reinitialised)} ({why})'
-    if self.ignored:
-      text += f'; ignored {len(self.ignored)}: {", ".join(self.ignored)}'
-    return text
-
-
-def load_pretrained(source: str, model_cfg, num_classes: int, rng=None):
-  """``(model, variables)`` for ``config.init_from`` (see :func:`load_pretrained_report`)."""
-  model, variables, _ = load_pretrained_report(source, model_cfg, num_classes, rng=rng)
-  return model, variables
-
-
-def load_pretrained_report(source: str, model_cfg, num_classes: Optional[int], rng=None
-                           ) -> Tuple[Any, Dict[str, Any], Pretrained]:
-  """Variables for ``config.init_from`` and a :class:`Pretrained` report.
-
-  ``source``: a training workdir (its latest checkpoint; or its ``checkpoints`` /
-  ``checkpoints_best`` directory), an orbax directory of ``python -m tps_jax.apps.convert``, an
-  official ``.pth``/``.npz``, or an ImageNet Swin ``.pth`` (inflated). The head is
-  re-initialised when the stored class count differs from ``num_classes``.
-  """
-  if not wd.exists(source):
-    raise FileNotFoundError(f'config.init_from: no such checkpoint: {source}')
-  step = None
-  if wd.isdir(source):
-    from tps_jax import checkpoints  # pylint: disable=g-import-not-at-top
-    if checkpoints.is_checkpoint_dir(source):
-      params, meta = checkpoints.restore_params(source)
-      step = meta['step']
-      kind = 'workdir'
-    else:
-      import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-      params = ocp.StandardCheckpointer().restore(wd.resolve(source))['params']
-      kind = 'orbax'
-    sd = flax_to_official({'params': params})
-  else:
-    sd = load_state_dict(source)
-    kind = 'official'
-  if any(k.startswith('layers.') for k in sd):  # ImageNet Swin layout
-    model, variables, report = inflate_imagenet_report(sd, model_cfg, num_classes, rng)
-    kind = 'imagenet'
-  else:
-    model, variables, report = official_to_flax_report(sd, model_cfg, num_classes,
-                                                        strict_head=False, rng=rng)
-  return model, variables, Pretrained(source=source, kind=kind, step=step, **report)
 
 
 def save_variables(variables, output: str) -> None:
