@@ -10,7 +10,7 @@ import pytest
 
 from configs.model_table import model_config
 from tests.conftest import FIXTURE, ROOT
-from tps_jax import convert, models
+from tps_jax import convert, models, weights
 
 
 def fixture_model_config():
@@ -143,7 +143,7 @@ def test_imagenet_inflation_resizes_tables_for_another_window():
 
 
 @pytest.mark.slow
-def test_cli_writes_an_orbax_checkpoint_that_load_pretrained_reads(tmp_path, fixture):
+def test_cli_writes_an_orbax_checkpoint_that_load_params_reads(tmp_path, fixture):
   cfg_file = tmp_path / 'fixture_config.py'
   cfg_file.write_text(
       'import ml_collections\n'
@@ -157,12 +157,13 @@ def test_cli_writes_an_orbax_checkpoint_that_load_pretrained_reads(tmp_path, fix
       env={**os.environ, 'PYTHONPATH': ROOT}, timeout=300)
   assert res.returncode == 0, res.stderr[-3000:]
   assert 'parameters' in res.stdout
-  model, variables = convert.load_pretrained(str(out), fixture_model_config(), num_classes=10)
-  logits, _ = _forward(model, variables, fixture['input'])
+  params, _ = weights.load_params(str(out), fixture_model_config(), 10)
+  model = models.build_model(fixture_model_config(), 10)
+  logits, _ = _forward(model, {'params': params}, fixture['input'])
   assert np.abs(logits - fixture['logits']).max() < 1e-4
   # A different class count keeps the backbone and re-initialises the head.
-  _, v3 = convert.load_pretrained(str(out), fixture_model_config(), num_classes=3)
-  assert v3['params']['head']['kernel'].shape == (64, 3)
+  p3, _ = weights.load_params(str(out), fixture_model_config(), 3)
+  assert p3['head']['kernel'].shape == (64, 3)
 
 
 @pytest.mark.slow

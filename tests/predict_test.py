@@ -149,6 +149,19 @@ def test_unreadable_video_is_a_one_line_error_naming_the_file(tmp_path):
   assert last.startswith('predict: cannot decode video') and os.fspath(bad) in last
 
 
+def test_a_checkpoint_without_classifier_is_one_line_naming_the_flag_and_the_path(tmp_path):
+  path = tmp_path / 'backbone.npz'
+  with np.load(FIXTURE) as f:
+    np.savez(path, **{k: f[k] for k in f.files if 'cls_head' not in k})
+  video_io.write_video(tmp_path / 'clip.mp4', _moving_bar(1))
+  result = _run('-m', 'tps_jax.apps.predict', *FIXTURE_FLAGS, f'--checkpoint={path}',
+                f'--video={tmp_path / "clip.mp4"}')
+  assert result.returncode == 1 and 'Traceback' not in result.stderr
+  assert result.stderr.strip().splitlines()[-1] == (
+      f'predict: --checkpoint: {path} has no classifier (cls_head.fc_cls.weight): an ImageNet '
+      'or backbone-only checkpoint cannot predict video classes')
+
+
 def test_skip_unreadable_yields_errors_in_order(tmp_path, official):
   good, empty = tmp_path / 'good.mp4', tmp_path / 'empty.mp4'
   video_io.write_video(good, _moving_bar(1, height=96, width=128))

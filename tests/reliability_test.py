@@ -580,7 +580,7 @@ def test_init_from_shape_mismatch_is_one_line_before_any_compile(data_dir, tmp_p
   monkeypatch.setattr(jax, 'jit', _no_compile)
   with pytest.raises(train.SetupError) as e:
     train.run_mode(_config(data_dir, init_from=path, **FIXTURE_MODEL), str(tmp_path), 'train')
-  assert str(e.value).startswith(f'config.init_from={path}: checkpoint backbone.patch_embed.'
+  assert str(e.value).startswith(f'config.init_from: {path}: checkpoint backbone.patch_embed.'
                                  'proj.bias has shape (5,), the model needs (16,)'), str(e.value)
   assert '\n' not in str(e.value)
 
@@ -590,7 +590,7 @@ def test_pickled_objects_are_refused_in_one_line(data_dir, tmp_path, monkeypatch
   monkeypatch.setattr(jax, 'jit', _no_compile)
   with pytest.raises(train.SetupError) as e:
     train.run_mode(_config(data_dir, init_from=path, **FIXTURE_MODEL), str(tmp_path), 'train')
-  assert str(e.value) == (f"config.init_from={path}: {path}: refused to unpickle 'evil' (it "
+  assert str(e.value) == (f"config.init_from: {path}: refused to unpickle 'evil' (it "
                           'holds Python objects; only numeric arrays are read)')
   assert 'weights_only' not in str(e.value)
 

@@ -18,11 +18,10 @@ import pytest
 
 from configs import test as test_config
 from tps_jax import checkpoints
-from tps_jax import convert
-from tps_jax import inference
 from tps_jax import locking
 from tps_jax import reporting
 from tps_jax import train
+from tps_jax import weights
 from tps_jax import workdir as wd
 from tests.conftest import ROOT
 from tests.gcs_emulator import BUCKET
@@ -184,10 +183,9 @@ def test_evaluate_mode_on_a_gs_workdir_writes_its_reports_there(gs_run, data_dir
 
 def test_init_from_and_predict_checkpoint_read_a_gs_workdir(gs_run, data_dir):
   config = _config(data_dir)
-  _, params, meta = inference.load_checkpoint(config, gs_run[0])  # predict --checkpoint
-  assert meta['kind'] == 'workdir' and meta['step'] == 2 and params
-  _, _, report = convert.load_pretrained_report(gs_run[0], config.model, 10)  # init_from
-  assert report.kind == 'workdir' and report.step == 2
+  for num_classes in (None, 10):  # predict --checkpoint, config.init_from
+    params, provenance = weights.load_params(gs_run[0], config.model, num_classes)
+    assert provenance.kind == 'workdir' and provenance.step == 2 and params
 
 
 def test_second_run_on_a_locked_gs_workdir_stops_with_one_line_before_compiling(

@@ -1,4 +1,7 @@
-"""Weights in and out: official TPS (mmaction) checkpoints, ImageNet Swin-2D inflation.
+"""Weight formats: official TPS (mmaction) names <-> Flax names, ImageNet Swin-2D inflation.
+
+Only the mapping and the formats; :func:`tps_jax.weights.load_params` works out what a
+path holds (workdir, orbax dir, official or ImageNet file) and loads it.
 
 Python API (two lines in a notebook)::
 
@@ -11,14 +14,12 @@ CLI (writes an orbax checkpoint that ``config.init_from`` accepts)::
     python -m tps_jax.apps.convert --checkpoint=swin_tiny_patch4_window7_224.pth --imagenet \
         --config=configs/ssv2_tps.py --output=/tmp/tps_inflated
 """
-import dataclasses
 import io
 import os
 import pickle
 import re
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
-from absl import logging
 import flax
 import jax
 import jax.numpy as jnp
@@ -101,14 +102,6 @@ def _to_flax(value: np.ndarray, target_ndim: int) -> np.ndarray:
   return value
 
 
-def _abstract_variables(model, model_cfg):
-  """Parameter shapes without computing anything (``jax.eval_shape``)."""
-  pt, ph, pw = model_cfg.patch_size
-  side = ph * model_cfg.window_size[1] * 2 ** (len(model_cfg.depths) - 1)
-  clip = jax.ShapeDtypeStruct((1, pt * model_cfg.window_size[0], side, side, 3), jnp.float32)
-  return jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), clip)
-
-
 def official_to_flax(state_dict: Mapping[str, np.ndarray], model_cfg,
                      num_classes: Optional[int] = None, *, strict_head: bool = True,
                      rng=None) -> Tuple[Any, Dict[str, Any]]:
@@ -129,20 +122,27 @@ def official_to_flax(state_dict: Mapping[str, np.ndarray], model_cfg,
   Raises:
     KeyError / ValueError naming the missing, unexpected or mis-shaped key.
   """
-  model, variables, _ = _map_official(state_dict, model_cfg, num_classes,
-                                      strict_head=strict_head, rng=rng)
+  model, variables, _ = official_to_flax_report(state_dict, model_cfg, num_classes,
+                                                 strict_head=strict_head, rng=rng)
   return model, variables
 
 
-def _map_official(state_dict, model_cfg, num_classes, *, strict_head, rng):
-  """:func:`official_to_flax` plus what became of each array (for :class:`Pretrained`)."""
+def official_to_flax_report(state_dict: Mapping[str, np.ndarray], model_cfg,
+                            num_classes: Optional[int] = None, *, strict_head: bool = True,
+                            rng=None) -> Tuple[Any, Dict[str, Any], Dict[str, Any]]:
+  """:func:`official_to_flax` and what became of each array (what a loader reports).
+
+  Returns:
+    ``(model, variables, report)``; ``report``: ``loaded`` / ``reinitialised`` (Flax paths),
+    ``ignored`` (stored names), ``source_classes``, ``num_classes``.
+  """
   sd = {k: v for k, v in state_dict.items() if not _BUFFERS.search(k)}
   ckpt_classes = sd[_HEAD + 'weight'].shape[0] if _HEAD + 'weight' in sd else None
   num_classes = num_classes or ckpt_classes
   if num_classes is None:
     raise ValueError('the checkpoint has no cls_head.fc_cls.weight: pass num_classes')
   model = models.build_model(model_cfg, num_classes)
-  abstract = _abstract_variables(model, model_cfg)['params']
+  abstract = models.abstract_params(model)
   reinit_head = ckpt_classes is None or (ckpt_classes != num_classes and not strict_head)
   flat = flax.traverse_util.flatten_dict(abstract)
   out, used = {}, set()
@@ -166,28 +166,13 @@ def _map_official(state_dict, model_cfg, num_classes, *, strict_head, rng):
                    f'({len(unexpected)} in all): does config.model match?')
   if reinit_head:
     out.update({('head',) + p: v for p, v in flax.traverse_util.flatten_dict(
-        _fresh_head(model, model_cfg, rng)).items()})
+        models.init_head(model, rng)).items()})
   report = dict(
       loaded=['/'.join(p) for p in flat if _torch_key(p) in used],
       reinitialised=['/'.join(p) for p in flat if p[0] == 'head' and reinit_head],
       ignored=sorted(set(state_dict) - used), source_classes=ckpt_classes,
       num_classes=num_classes)
   return model, {'params': flax.traverse_util.unflatten_dict(out)}, report
-
-
-def _fresh_head(model, model_cfg, rng):
-  """A newly initialised head, as ``model.init`` makes it (its values up to rounding), jitted
-  so that only the head's initialisers run: eagerly, the whole forward ran (minutes)."""
-  logging.info('initialising a new %s-class head', getattr(model, 'num_classes', '?'))
-  clip = jnp.zeros((1,) + _probe_clip(model_cfg), jnp.float32)
-  init = jax.jit(lambda r: model.init(r, clip, train=False)['params']['head'])
-  return init(rng if rng is not None else jax.random.key(0))
-
-
-def _probe_clip(model_cfg):
-  pt, ph, _ = model_cfg.patch_size
-  side = ph * model_cfg.window_size[1] * 2 ** (len(model_cfg.depths) - 1)
-  return (pt * model_cfg.window_size[0], side, side, 3)
 
 
 def flax_to_official(variables, *, include_head: bool = True) -> Dict[str, np.ndarray]:
@@ -227,12 +212,13 @@ def inflate_imagenet(state_dict: Mapping[str, np.ndarray], model_cfg, num_classe
   are resized (bicubic) when the window differs and repeated over the temporal rows, and
   the ImageNet classifier is dropped (the head is initialised from ``rng``).
   """
-  model, variables, _ = _inflate(state_dict, model_cfg, num_classes, rng)
+  model, variables, _ = inflate_imagenet_report(state_dict, model_cfg, num_classes, rng)
   return model, variables
 
 
-def _inflate(state_dict, model_cfg, num_classes, rng):
-  """:func:`inflate_imagenet` plus what became of each array (ImageNet names)."""
+def inflate_imagenet_report(state_dict: Mapping[str, np.ndarray], model_cfg, num_classes: int,
+                            rng=None) -> Tuple[Any, Dict[str, Any], Dict[str, Any]]:
+  """:func:`inflate_imagenet` and what became of each array (``ignored``: ImageNet names)."""
   sd = {k: np.asarray(v) for k, v in state_dict.items()
         if not _BUFFERS.search(k) and not k.startswith('head.')}
   pt = model_cfg.patch_size[0]
@@ -250,88 +236,12 @@ def _inflate(state_dict, model_cfg, num_classes, rng):
         v = _resize_table(v, (2 * wh - 1, 2 * ww - 1))
       v = np.tile(v, (rows // spatial, 1))
     inflated[_BACKBONE + k] = v
-  model, variables, report = _map_official(inflated, model_cfg, num_classes,
-                                           strict_head=True, rng=rng)
+  model, variables, report = official_to_flax_report(inflated, model_cfg, num_classes,
+                                                      strict_head=True, rng=rng)
   report['ignored'] = sorted(k for k in state_dict if _BACKBONE + k not in inflated)
   report['source_classes'] = (state_dict['head.weight'].shape[0]
                               if 'head.weight' in state_dict else None)
   return model, variables, report
-
-
-@dataclasses.dataclass
-class Pretrained:
-  """Where ``config.init_from``'s weights came from and what became of each array.
-
-  ``loaded`` and ``reinitialised`` are Flax parameter paths (``layers_0/blocks_0/...``),
-  ``ignored`` the names of stored arrays that were not used (a classifier of another class
-  count, ImageNet's classifier, index buffers that are recomputed).
-  """
-  source: str
-  kind: str                       # workdir | orbax | official | imagenet
-  step: Optional[int]             # of a workdir's checkpoint
-  source_classes: Optional[int]   # classes of the stored head (None: no head)
-  num_classes: int
-  loaded: List[str]
-  reinitialised: List[str]
-  ignored: List[str]
-
-  def describe(self) -> str:
-    """One line for the log: source, loaded arrays by top-level module, and every
-    re-initialised / ignored name (all names: :func:`dataclasses.asdict`, ``init.json``)."""
-    where = f'{self.kind} {self.source}' + (f' (step {self.step})' if self.step is not None else '')
-    groups: Dict[str, int] = {}
-    for path in self.loaded:
-      groups[path.split('/')[0]] = groups.get(path.split('/')[0], 0) + 1
-    text = (f'weights from {where}: loaded {len(self.loaded)} arrays ('
-            + ', '.join(f'{k}/* {n}' for k, n in sorted(groups.items())) + ')')
-    if self.reinitialised:
-      why = (f'{self.source_classes} classes there, {self.num_classes} here'
-             if self.source_classes else 'no classifier there')
-      text += f'; re-initialised {", ".join(self.reinitialised)} ({why})'
-    if self.ignored:
-      text += f'; ignored {len(self.ignored)}: {", ".join(self.ignored)}'
-    return text
-
-
-def load_pretrained(source: str, model_cfg, num_classes: int, rng=None):
-  """``(model, variables)`` for ``config.init_from`` (see :func:`load_pretrained_report`)."""
-  model, variables, _ = load_pretrained_report(source, model_cfg, num_classes, rng=rng)
-  return model, variables
-
-
-def load_pretrained_report(source: str, model_cfg, num_classes: Optional[int], rng=None
-                           ) -> Tuple[Any, Dict[str, Any], Pretrained]:
-  """Variables for ``config.init_from`` and a :class:`Pretrained` report.
-
-  ``source``: a training workdir (its latest checkpoint; or its ``checkpoints`` /
-  ``checkpoints_best`` directory), an orbax directory of ``python -m tps_jax.apps.convert``, an
-  official ``.pth``/``.npz``, or an ImageNet Swin ``.pth`` (inflated). The head is
-  re-initialised when the stored class count differs from ``num_classes``.
-  """
-  if not wd.exists(source):
-    raise FileNotFoundError(f'config.init_from: no such checkpoint: {source}')
-  step = None
-  if wd.isdir(source):
-    from tps_jax import checkpoints  # pylint: disable=g-import-not-at-top
-    if checkpoints.is_checkpoint_dir(source):
-      params, meta = checkpoints.restore_params(source)
-      step = meta['step']
-      kind = 'workdir'
-    else:
-      import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-      params = ocp.StandardCheckpointer().restore(wd.resolve(source))['params']
-      kind = 'orbax'
-    sd = flax_to_official({'params': params})
-  else:
-    sd = load_state_dict(source)
-    kind = 'official'
-  if any(k.startswith('layers.') for k in sd):  # ImageNet Swin layout
-    model, variables, report = _inflate(sd, model_cfg, num_classes, rng)
-    kind = 'imagenet'
-  else:
-    model, variables, report = _map_official(sd, model_cfg, num_classes, strict_head=False,
-                                             rng=rng)
-  return model, variables, Pretrained(source=source, kind=kind, step=step, **report)
 
 
 def save_variables(variables, output: str) -> None:

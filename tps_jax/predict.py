@@ -9,7 +9,7 @@ sampling: ``input_pipeline.pipeline.preprocess_eval``) and scored by
 calls. A video of the data set therefore gets the probabilities that
 ``main.py --mode=evaluate`` gives it.
 
-Checkpoints: anything :func:`tps_jax.inference.load_checkpoint` reads. Class names: a
+Checkpoints: anything :func:`tps_jax.weights.load_params` reads. Class names: a
 labels file (one name per line, as a builder's ``classes.txt``; or JSON, a list or SSv2's
 ``labels.json`` {name: index}), else those of the config's data set if it is prepared,
 else the class indices.
@@ -40,6 +40,7 @@ from input_pipeline import sampling
 from input_pipeline import video_io
 from tps_jax import inference
 from tps_jax import models
+from tps_jax import weights
 from tps_jax import workdir as wd
 
 
@@ -162,9 +163,11 @@ class Predictor:
 
   @classmethod
   def load(cls, config, checkpoint: str, labels: Optional[str] = None) -> 'Predictor':
-    """A predictor from :func:`inference.load_checkpoint`, names from :func:`class_names`."""
+    """A predictor of the checkpoint's own classifier (:func:`weights.load_params`), names
+    from :func:`class_names`."""
     models.validate(config.model, config.input.num_frames, config.input.eval_image_size)
-    model, params, _ = inference.load_checkpoint(config, checkpoint)
+    params, provenance = weights.load_params(checkpoint, config.model, None)
+    model = models.build_model(config.model, provenance.num_classes)
     return cls(config, model, params, class_names(config, model.num_classes, labels))
 
   def views(self, video: str) -> np.ndarray:

@@ -172,15 +172,13 @@ class _Run:
           self.init = json.loads(wd.read_text(init_file))
         return state, f'checkpoint step {step} in {self.ckpt.directory}'
     if run_config.init_path(self.config):
-      from tps_jax import convert  # pylint: disable=g-import-not-at-top
+      from tps_jax import weights  # pylint: disable=g-import-not-at-top
       try:
-        _, variables, report = convert.load_pretrained_report(
+        params, report = weights.load_params(
             self.config.init_from, self.config.model, self.info.num_classes, rng=init_rng)
-      except (ValueError, KeyError, ImportError) as e:
-        raise SetupError(f'config.init_from={self.config.init_from}: '
-                         f'{str(e).strip(QUOTES)}') from None
-      state = steps.create_train_state(self.config, self.model, init_rng,
-                                 params=variables['params'], **kw)
+      except (FileNotFoundError, ValueError, KeyError, ImportError) as e:  # they name the path
+        raise SetupError(f'config.init_from: {str(e).strip(QUOTES)}') from None
+      state = steps.create_train_state(self.config, self.model, init_rng, params=params, **kw)
       source, self.init = report.describe(), dataclasses.asdict(report)
     else:
       state = steps.create_train_state(self.config, self.model, init_rng, **kw)

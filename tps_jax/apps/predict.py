@@ -24,7 +24,10 @@ import tqdm
 
 from input_pipeline import video_io
 from tps_jax import apps
+from tps_jax import models
 from tps_jax import predict
+from tps_jax import weights
+from tps_jax import workdir as wd
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'experiment config (model, test views, data set)', lock_config=True)
@@ -42,6 +45,24 @@ _TOP_K = flags.DEFINE_integer('top_k', 5, 'classes printed per video')
 _SKIP = flags.DEFINE_bool('skip_unreadable', False, 'skip (and count) unreadable videos '
                           'instead of stopping')
 flags.mark_flags_as_required(['config', 'checkpoint'])
+
+
+def _message(e: Exception) -> str:
+  return e.args[0] if isinstance(e, KeyError) and e.args else str(e)  # KeyError quotes str()
+
+
+def _predictor(config) -> predict.Predictor:
+  """:meth:`predict.Predictor.load`, but what is wrong with the checkpoint is said as
+  ``--checkpoint: ...`` (the library names the path, not the flag)."""
+  models.validate(config.model, config.input.num_frames, config.input.eval_image_size)
+  wd.check_storage(_CHECKPOINT.value, '--checkpoint')
+  try:
+    params, provenance = weights.load_params(_CHECKPOINT.value, config.model, None)
+  except (FileNotFoundError, ValueError, KeyError, ImportError) as e:
+    raise ValueError(f'--checkpoint: {_message(e)}') from None
+  model = models.build_model(config.model, provenance.num_classes)
+  return predict.Predictor(config, model, params,
+                           predict.class_names(config, model.num_classes, _LABELS.value))
 
 
 def _format(p: predict.Prediction) -> str:
@@ -64,7 +85,7 @@ def main(argv):
   out = open(_OUTPUT.value, 'w', encoding='utf-8') if _OUTPUT.value else None  # pylint: disable=consider-using-with
   skipped = 0
   try:
-    predictor = predict.Predictor.load(_CONFIG.value, _CHECKPOINT.value, _LABELS.value)
+    predictor = _predictor(_CONFIG.value)
     for p in predictor.predict(videos, batch_size=_BATCH.value, top_k=_TOP_K.value,
                                skip_unreadable=_SKIP.value, progress=None):
       skipped += p.error is not None
@@ -73,8 +94,7 @@ def main(argv):
         out.write(p.to_json() + '\n')
         out.flush()
   except (video_io.VideoReadError, FileNotFoundError, ValueError, KeyError) as e:
-    message = e.args[0] if isinstance(e, KeyError) and e.args else e  # KeyError quotes str()
-    sys.exit(f'predict: {message}')  # one line, no traceback
+    sys.exit(f'predict: {_message(e)}')  # one line, no traceback
   finally:
     if out:
       out.close()

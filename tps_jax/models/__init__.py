@@ -1,7 +1,9 @@
 """Model construction from ``config.model`` (see ``configs/model_table.py``)."""
 import math
-from typing import Sequence
+from typing import Sequence, Tuple
 
+from absl import logging
+import jax
 import jax.numpy as jnp
 
 from tps_jax.models import attention
@@ -64,7 +66,31 @@ def build_model(model_cfg, num_classes: int) -> SwinVideoClassifier:
       dtype=DTYPES[m.dtype])
 
 
+def _probe_clip(model: SwinVideoClassifier) -> Tuple[int, int, int, int]:
+  """The smallest clip with whole windows at every stage: enough to create the parameters."""
+  pt, ph, _ = model.patch_size
+  side = ph * model.window_size[1] * 2 ** (len(model.depths) - 1)
+  return (pt * model.window_size[0], side, side, 3)
+
+
+def abstract_params(model: SwinVideoClassifier):
+  """The parameter shapes of ``model`` (``jax.eval_shape``: nothing is computed)."""
+  clip = jax.ShapeDtypeStruct((1,) + _probe_clip(model), jnp.float32)
+  return jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), clip)['params']
+
+
+def init_head(model: SwinVideoClassifier, rng=None):
+  """A new head, as ``model.init`` makes it (its values up to rounding), jitted so that only
+  the head's initialisers run: eagerly, the whole forward ran (minutes).
+
+  Fine-tuning on another label set starts from it. ``rng``: default ``jax.random.key(0)``.
+  """
+  logging.info('initialising a new %d-class head', model.num_classes)
+  clip = jnp.zeros((1,) + _probe_clip(model), jnp.float32)
+  init = jax.jit(lambda r: model.init(r, clip, train=False)['params']['head'])
+  return init(rng if rng is not None else jax.random.key(0))
+
+
 def count_params(tree) -> int:
   """Number of scalars in a (possibly abstract) parameter tree."""
-  import jax  # pylint: disable=g-import-not-at-top
   return sum(math.prod(x.shape) for x in jax.tree_util.tree_leaves(tree))
