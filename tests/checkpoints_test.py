@@ -1,4 +1,5 @@
-"""What a step's manifest (``checksums.json``) vouches for, and what is done without one."""
+"""The run's checkpoints: unverified steps used or refused, sealing only what a run saved, the
+best checkpoint, and params-only restores racing a training run's garbage collection."""
 import json
 import logging
 import os
@@ -9,6 +10,7 @@ import pytest
 
 from configs import test as test_config
 from tps_jax import checkpoints
+from tps_jax import integrity
 
 
 def _saved(tmp_path, params, name='run'):
@@ -21,12 +23,12 @@ def _saved(tmp_path, params, name='run'):
 
 
 def _manifest(step_dir):
-  with open(os.path.join(step_dir, checkpoints.CHECKSUMS)) as f:
+  with open(os.path.join(step_dir, integrity.CHECKSUMS)) as f:
     return json.load(f)
 
 
 def _write_manifest(step_dir, manifest):
-  with open(os.path.join(step_dir, checkpoints.CHECKSUMS), 'w') as f:
+  with open(os.path.join(step_dir, integrity.CHECKSUMS), 'w') as f:
     json.dump(manifest, f)
 
 
@@ -34,38 +36,9 @@ def _params():
   return {'w': np.arange(4, dtype=np.float32)}
 
 
-def test_a_sealed_step_verifies(tmp_path):
-  _, step_dir = _saved(tmp_path, _params())
-  assert checkpoints.verify(step_dir) == (checkpoints.OK, '')
-
-
-def test_a_step_without_a_manifest_is_unverified_not_trusted(tmp_path):
-  _, step_dir = _saved(tmp_path, _params())
-  os.remove(os.path.join(step_dir, checkpoints.CHECKSUMS))
-  assert checkpoints.verify(step_dir) == (checkpoints.UNVERIFIED, 'no checksums.json')
-
-
-def test_a_file_the_manifest_does_not_list_makes_the_step_unverified(tmp_path):
-  _, step_dir = _saved(tmp_path, _params())
-  manifest = _manifest(step_dir)
-  unlisted = sorted(manifest)[0]
-  del manifest[unlisted]
-  _write_manifest(step_dir, manifest)
-  assert checkpoints.verify(step_dir) == (
-      checkpoints.UNVERIFIED, f'{unlisted} is not listed in checksums.json')
-
-
-@pytest.mark.parametrize('manifest', [None, [], {}, {'state/x': 1}, 'text'])
-def test_a_manifest_that_is_not_a_map_of_digests_is_unverified_not_a_crash(tmp_path, manifest):
-  _, step_dir = _saved(tmp_path, _params())
-  _write_manifest(step_dir, manifest)
-  status, why = checkpoints.verify(step_dir)
-  assert status == checkpoints.UNVERIFIED and why.startswith('checksums.json is not a map')
-
-
 def test_unverified_step_with_non_finite_params_is_refused(tmp_path, caplog):
   workdir, step_dir = _saved(tmp_path, {'w': np.array([1.0, np.nan], np.float32)})
-  os.remove(os.path.join(step_dir, checkpoints.CHECKSUMS))
+  os.remove(os.path.join(step_dir, integrity.CHECKSUMS))
   with caplog.at_level(logging.WARNING), pytest.raises(ValueError, match='no usable checkpoint'):
     checkpoints.restore_params(workdir)
   assert "no checksums.json, and params['w'] is not finite" in caplog.text, caplog.text
@@ -73,22 +46,22 @@ def test_unverified_step_with_non_finite_params_is_refused(tmp_path, caplog):
 
 def test_unverified_finite_step_is_used_with_a_warning_and_not_sealed(tmp_path, caplog):
   workdir, step_dir = _saved(tmp_path, _params())
-  os.remove(os.path.join(step_dir, checkpoints.CHECKSUMS))
+  os.remove(os.path.join(step_dir, integrity.CHECKSUMS))
   with caplog.at_level(logging.WARNING):
     params, meta = checkpoints.restore_params(workdir)
   np.testing.assert_array_equal(params['w'], _params()['w'])
   assert meta['step'] == 1 and f'checkpoint {step_dir} is unverified' in caplog.text
-  assert not os.path.exists(os.path.join(step_dir, checkpoints.CHECKSUMS))
+  assert not os.path.exists(os.path.join(step_dir, integrity.CHECKSUMS))
 
 
 def test_a_later_run_seals_only_the_steps_it_saved(tmp_path):
   workdir, step_dir = _saved(tmp_path, _params())
-  os.remove(os.path.join(step_dir, checkpoints.CHECKSUMS))
+  os.remove(os.path.join(step_dir, integrity.CHECKSUMS))
   ckpt = checkpoints.Checkpoints(workdir, test_config.get_config(), 3)
   ckpt.save(2, {'params': _params()}, force=True)
   ckpt.close()
-  assert not os.path.exists(os.path.join(step_dir, checkpoints.CHECKSUMS))  # never blessed
-  assert checkpoints.verify(os.path.join(workdir, 'checkpoints', '2'))[0] == checkpoints.OK
+  assert not os.path.exists(os.path.join(step_dir, integrity.CHECKSUMS))  # never blessed
+  assert integrity.verify(os.path.join(workdir, 'checkpoints', '2'))[0] == integrity.OK
 
 
 def test_best_checkpoint_is_sealed_and_a_flipped_byte_in_it_is_refused(tmp_path, caplog):
@@ -96,7 +69,7 @@ def test_best_checkpoint_is_sealed_and_a_flipped_byte_in_it_is_refused(tmp_path,
   best.save(1, {'params': _params()}, 0.5)
   best.close()
   step_dir = os.path.join(str(tmp_path), checkpoints.BEST, '1')
-  assert checkpoints.verify(step_dir) == (checkpoints.OK, '')
+  assert integrity.verify(step_dir) == (integrity.OK, '')
   files = [os.path.join(r, f) for r, _, fs in os.walk(os.path.join(step_dir, 'state')) for f in fs]
   path = max(files, key=os.path.getsize)
   data = bytearray(open(path, 'rb').read())

@@ -24,6 +24,7 @@ import input_pipeline
 from configs import test as test_config
 from input_pipeline import readers
 from tps_jax import checkpoints
+from tps_jax import integrity
 from tps_jax import evaluation
 from tps_jax import locking
 from tps_jax import reporting
@@ -55,7 +56,7 @@ def _train(workdir, data_dir, steps, **fields):
 
 
 def _steps(workdir):
-  return checkpoints.committed_steps(os.path.join(workdir, 'checkpoints'))
+  return integrity.committed_steps(os.path.join(workdir, 'checkpoints'))
 
 
 @pytest.fixture(scope='module')
@@ -97,7 +98,7 @@ def test_final_checkpoint_commits_despite_a_damaged_history_and_an_unwritable_pl
     summary = _train(workdir, data_dir, 6, checkpoint__every_steps=2,
                      checkpoint__asynchronous=True)
   assert summary['finished'] and _steps(workdir)[-1] == 6
-  assert os.path.exists(os.path.join(workdir, 'checkpoints', '6', checkpoints.CHECKSUMS))
+  assert os.path.exists(os.path.join(workdir, 'checkpoints', '6', integrity.CHECKSUMS))
   assert 'history.jsonl line 5 is damaged' in caplog.text, caplog.text
   assert 'curves not drawn' in caplog.text
   assert sorted(train_losses(workdir)) == [1, 2, 3, 4, 5, 6]  # the cut line did not eat step 5
@@ -156,19 +157,19 @@ def _truncate(step_dir):
 
 
 def _truncate_unchecked(step_dir):  # killed between the commit and the checksums
-  os.remove(os.path.join(step_dir, checkpoints.CHECKSUMS))
+  os.remove(os.path.join(step_dir, integrity.CHECKSUMS))
   _truncate(step_dir)
 
 
 def _unlist_largest(step_dir):  # its entry deleted from the manifest
-  path = os.path.join(step_dir, checkpoints.CHECKSUMS)
+  path = os.path.join(step_dir, integrity.CHECKSUMS)
   manifest = _json(path)
   del manifest[os.path.relpath(_largest_file(os.path.join(step_dir, 'state')), step_dir)]
   _write(path, json.dumps(manifest).encode())
 
 
 def _flip_unchecked(step_dir):
-  os.remove(os.path.join(step_dir, checkpoints.CHECKSUMS))
+  os.remove(os.path.join(step_dir, integrity.CHECKSUMS))
   _flip_bytes(step_dir)
 
 
@@ -244,9 +245,9 @@ def test_intact_checkpoint_of_another_optimizer_is_refused_not_moved(trained, da
 
 
 MANIFEST_DAMAGE = {
-    'deleted': (lambda d: os.remove(os.path.join(d, checkpoints.CHECKSUMS)),
+    'deleted': (lambda d: os.remove(os.path.join(d, integrity.CHECKSUMS)),
                 'no checksums.json'),
-    'null': (lambda d: _write(os.path.join(d, checkpoints.CHECKSUMS), b'null'),
+    'null': (lambda d: _write(os.path.join(d, integrity.CHECKSUMS), b'null'),
              'checksums.json is not a map of file to SHA-256 (None)'),
     'entry_removed': (_unlist_largest, 'is not listed in checksums.json'),
     # A flip that still decodes to finite values cannot be told from data without a manifest:
@@ -266,7 +267,7 @@ def test_step_its_checksums_do_not_vouch_for_is_used_with_a_warning_and_never_se
   step_dir = os.path.join(workdir, 'checkpoints', '4')
   damage, why = MANIFEST_DAMAGE[kind]
   damage(step_dir)
-  manifest = os.path.join(step_dir, checkpoints.CHECKSUMS)
+  manifest = os.path.join(step_dir, integrity.CHECKSUMS)
   before = open(manifest, 'rb').read() if os.path.exists(manifest) else None
   with caplog.at_level(logging.WARNING):
     summary = _train(workdir, data_dir, 6, checkpoint__every_steps=2)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from configs import test as test_config
-from tps_jax import checkpoints
+from tps_jax import integrity
 from tps_jax import locking
 from tps_jax import reporting
 from tps_jax import train
@@ -89,7 +89,7 @@ def test_main_py_trains_from_gs_data_into_a_gs_workdir_with_tensorboard_and_no_l
                         env=dict(ENV, **gcs.env))
   assert rc == 0, err[-3000:]
   assert f'Load dataset info from {gs_data_dir}/reversal_pairs/tiny' in err
-  assert checkpoints.committed_steps(wd.join(url, wd.CHECKPOINTS)) == [1]
+  assert integrity.committed_steps(wd.join(url, wd.CHECKPOINTS)) == [1]
   assert wd.isfile(wd.join(url, wd.METRICS)) and not wd.exists(wd.join(url, wd.LOCK))
   assert [n for n in wd.listdir(url) if n.startswith('events.out.tfevents.')]  # TensorBoard
   assert not os.path.exists(os.path.join(ROOT, 'gs:'))  # main.py runs in ROOT
@@ -103,7 +103,7 @@ def test_sigkill_on_gs_then_resume_takes_over_the_lock_and_continues_with_identi
   proc = run_main(url, gs_data_dir, *RESUME_FLAGS, wait=False, env=env)
   ckpt = wd.join(url, wd.CHECKPOINTS)
   deadline = time.time() + 600
-  while not checkpoints.committed_steps(ckpt) and proc.poll() is None and time.time() < deadline:
+  while not integrity.committed_steps(ckpt) and proc.poll() is None and time.time() < deadline:
     time.sleep(0.05)
   assert proc.poll() is None, 'the run ended before it could be killed'
   proc.send_signal(signal.SIGKILL)
@@ -143,8 +143,8 @@ def test_training_on_gs_writes_checkpoints_checksums_and_reports_there(gs_run):
   url, summary, here = gs_run
   assert summary['finished'] and summary['step'] == 2
   ckpt = wd.join(url, wd.CHECKPOINTS)
-  assert checkpoints.committed_steps(ckpt) == [1, 2]
-  assert all(checkpoints.verify(wd.join(ckpt, s)) == (checkpoints.OK, '') for s in ('1', '2'))
+  assert integrity.committed_steps(ckpt) == [1, 2]
+  assert all(integrity.verify(wd.join(ckpt, s)) == (integrity.OK, '') for s in ('1', '2'))
   assert wd.exists(wd.join(ckpt, '2', wd.CHECKSUMS))
   for name in (wd.HISTORY, wd.INIT, wd.CURVES):
     assert wd.isfile(wd.join(url, name)), name
@@ -168,7 +168,7 @@ def test_corrupted_newest_step_on_gs_is_moved_aside_and_the_run_resumes_from_the
   assert summary['source'] == f'checkpoint step 1 in {ckpt}' and summary['step'] == 3
   assert [n for n in wd.listdir(ckpt) if n.startswith('bad_2_')]  # kept, not deleted
   assert 'does not match its checksum' in caplog.text
-  assert checkpoints.committed_steps(ckpt) == [1, 2, 3]
+  assert integrity.committed_steps(ckpt) == [1, 2, 3]
 
 
 def test_evaluate_mode_on_a_gs_workdir_writes_its_reports_there(gs_run, data_dir):

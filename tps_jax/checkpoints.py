@@ -1,4 +1,5 @@
-"""Preemption-safe checkpoints: orbax ``CheckpointManager`` over ``WORKDIR/checkpoints``.
+"""Preemption-safe checkpoints: orbax ``CheckpointManager`` over ``WORKDIR/checkpoints``
+(integrity, the checksums and the trust in a step, is :mod:`tps_jax.integrity`).
 
 Each step directory holds two items: ``state`` (the TrainState, saved asynchronously,
 restored directly into its shardings) and ``meta`` (JSON: the model config and class
@@ -16,8 +17,6 @@ orbax marks a committed step with ``commit_success.txt`` instead of a rename).
 """
 import datetime
 import errno
-import hashlib
-import json
 import os
 import shutil
 from typing import Any, Dict, List, Optional, Tuple
@@ -27,6 +26,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from tps_jax import integrity
 from tps_jax import workdir as wd
 
 # Model fields that may change between a checkpoint and a resumed run (regularisation and
@@ -47,137 +47,27 @@ def _meta(config, num_classes: Optional[int]) -> Dict[str, Any]:
   return {'model': model, 'num_classes': num_classes}
 
 
-CHECKSUMS = wd.CHECKSUMS
-COMMIT_FILE = 'commit_success.txt'  # orbax's commit mark where there is no rename (gs://)
-
-
-def committed_steps(directory: str) -> List[int]:
-  """The committed steps in ``directory``, oldest first; reads nothing else.
-
-  Orbax commits a step by renaming its temporary directory to the bare step number on a
-  local disk, and by writing ``commit_success.txt`` into it on an object store.
-  """
-  names = [d for d in wd.listdir(directory) if d.isdigit()]
-  if wd.is_url(directory):
-    return sorted(int(d) for d in names if wd.exists(wd.join(directory, d, COMMIT_FILE)))
-  return sorted(int(d) for d in names if wd.isdir(wd.join(directory, d)))
-
-
-def _file_digests(step_dir: str) -> Dict[str, str]:
-  digests = {}
-  for rel in wd.files_under(step_dir):
-    if not rel.startswith(CHECKSUMS):
-      digests[rel] = hashlib.sha256(wd.read_bytes(wd.join(step_dir, rel))).hexdigest()
-  return digests
-
-
-def write_checksums(step_dir: str) -> None:
-  """Records the SHA-256 of every file of a committed (finalised) step directory.
-
-  Only for steps this run saved: a manifest written over a step of unknown history would
-  bless whatever corruption it already holds.
-  """
-  path = wd.join(step_dir, CHECKSUMS)
-  if wd.exists(path):
-    return
-  wd.write_atomic(path, json.dumps(_file_digests(step_dir), indent=0, sort_keys=True))
-
-
-OK, BAD, UNVERIFIED = 'ok', 'bad', 'unverified'
-
-
-def _read_manifest(step_dir: str) -> Tuple[Optional[Dict[str, str]], str]:
-  """``(manifest, '')``, or ``(None, why no manifest can vouch for the step)``."""
-  path = wd.join(step_dir, CHECKSUMS)
-  if not wd.exists(path):
-    return None, f'no {CHECKSUMS}'
-  try:
-    manifest = json.loads(wd.read_text(path))
-  except (OSError, ValueError) as e:
-    return None, f'{CHECKSUMS} unreadable ({_one_line(e)})'
-  if not isinstance(manifest, dict) or not manifest or not all(
-      isinstance(k, str) and isinstance(v, str) for k, v in manifest.items()):
-    return None, f'{CHECKSUMS} is not a map of file to SHA-256 ({str(manifest)[:40]})'
-  return manifest, ''
-
-
-def verify(step_dir: str) -> Tuple[str, str]:
-  """Whether ``step_dir``'s manifest vouches for every one of its files.
-
-  Returns:
-    ``(OK, '')``: ``checksums.json`` lists every file and all match. ``(BAD, why)``: a listed
-    file is missing or differs (corrupt). ``(UNVERIFIED, why)``: no usable manifest, or a
-    file it does not list; such a step is only used after a restore and a finite check.
-  """
-  expected, why = _read_manifest(step_dir)
-  if expected is None:
-    return UNVERIFIED, why
-  actual = _file_digests(step_dir)
-  for rel in sorted(expected):
-    if rel not in actual:
-      return BAD, f'{rel} is missing'
-    if actual[rel] != expected[rel]:
-      return BAD, f'{rel} does not match its checksum (corrupted)'
-  unlisted = sorted(set(actual) - set(expected))
-  if unlisted:
-    return UNVERIFIED, f'{unlisted[0]} is not listed in {CHECKSUMS}'
-  return OK, ''
-
-
-def nonfinite_leaf(tree) -> Optional[str]:
-  """The path of the first floating-point leaf of ``tree`` holding a NaN or inf, or None."""
-  for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
-    dtype = getattr(leaf, 'dtype', None)
-    if dtype is not None and jax.numpy.issubdtype(dtype, jax.numpy.inexact):
-      if not bool(jax.numpy.isfinite(leaf).all()):
-        return jax.tree_util.keystr(path)
-  return None
-
-
-def _warn_unverified(step_dir: str, why: str) -> None:
-  logging.warning('checkpoint %s is unverified (%s): it restores and is finite, so it is '
-                  'used, but no checksums vouch for it (none are written over it)',
-                  step_dir, why)
-
-
-def _seal(manager, directory: str, saved: set, *, finished: bool) -> None:
-  """Writes ``checksums.json`` into the committed steps this run saved (process 0)."""
-  if jax.process_index() != 0:
-    return
-  steps = committed_steps(directory)
-  if not finished and manager.is_saving_in_progress():
-    steps = steps[:-1]
-  for step in steps:
-    if step in saved:
-      write_checksums(wd.join(directory, str(step)))
-
-
-def _one_line(e: BaseException) -> str:
-  text = str(e).strip().splitlines()
-  return f'{type(e).__name__}: {text[0] if text else ""}'[:300]
-
-
 def _read_meta(manager, directory: str, step: int,
                verdict: Optional[Tuple[str, str]] = None) -> Dict[str, Any]:
   """The ``meta`` item of a step, unless it is corrupt; ValueError naming the step if bad.
 
-  ``verdict``: the step's :func:`verify`, when the caller has it already.
+  ``verdict``: the step's :func:`integrity.verify`, when the caller has it already.
   """
   step_dir = wd.join(directory, str(step))
-  status, reason = verdict or verify(step_dir)
-  if status != BAD:
+  status, reason = verdict or integrity.verify(step_dir)
+  if status != integrity.BAD:
     try:
       meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta']
       if not isinstance(meta, dict) or not {'model', 'num_classes'} <= set(meta):
         raise ValueError('not the metadata of this code')
       return meta
     except Exception as e:  # pylint: disable=broad-except
-      reason = f'its meta item is unreadable ({_one_line(e)})'
+      reason = f'its meta item is unreadable ({integrity.one_line(e)})'
   raise ValueError(f'checkpoint {step_dir} is bad: {reason}')
 
 
 def _compare(manager, directory: str, meta: Dict[str, Any]) -> None:
-  steps = committed_steps(directory)
+  steps = integrity.committed_steps(directory)
   stored = None
   for step in reversed(steps):  # the newest readable step (bad ones are moved aside later)
     try:
@@ -199,14 +89,22 @@ def _compare(manager, directory: str, meta: Dict[str, Any]) -> None:
                        'here; use a new --workdir')
 
 
+def _manager(directory: str, *, partial: bool = False, **options) -> ocp.CheckpointManager:
+  """An orbax manager of the one step layout (items ``state`` and ``meta``); ``partial``:
+  handlers that restore part of ``state`` (its params) and read its metadata."""
+  options = ocp.CheckpointManagerOptions(create=not options.get('read_only'), **options)
+  if partial:
+    return ocp.CheckpointManager(directory, options=options, item_handlers={
+        'state': ocp.PyTreeCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler()})
+  return ocp.CheckpointManager(directory, item_names=('state', 'meta'), options=options)
+
+
 def check_workdir(workdir: str, config) -> None:
   """The model check of :meth:`Checkpoints.check_compatible`, before any data is prepared."""
   directory = wd.join(wd.resolve(workdir), wd.CHECKPOINTS)
-  if not committed_steps(directory):
+  if not integrity.committed_steps(directory):
     return
-  manager = ocp.CheckpointManager(
-      directory, item_names=('state', 'meta'),
-      options=ocp.CheckpointManagerOptions(read_only=True, create=False))
+  manager = _manager(directory, read_only=True)
   try:
     _compare(manager, directory, _meta(config, None))
   finally:
@@ -218,7 +116,7 @@ def earlier_checkpoints(workdir: str) -> List[str]:
   root = wd.resolve(workdir)
   bad = [wd.join(root, wd.CHECKPOINTS, d) for d in wd.listdir(wd.join(root, wd.CHECKPOINTS))
          if d.startswith('bad_')]
-  best = [wd.join(root, wd.BEST, str(s)) for s in committed_steps(wd.join(root, wd.BEST))]
+  best = [wd.join(root, wd.BEST, str(s)) for s in integrity.committed_steps(wd.join(root, wd.BEST))]
   return bad + best
 
 
@@ -226,7 +124,7 @@ def check_no_silent_restart(workdir: str, config) -> None:
   """Raises a one-line ValueError when ``workdir`` had checkpoints but has no committed step,
   so a rerun after "no usable checkpoint" does not quietly train from scratch beside them."""
   directory = wd.join(wd.resolve(workdir), wd.CHECKPOINTS)
-  if committed_steps(directory) or config.checkpoint.start_over:
+  if integrity.committed_steps(directory) or config.checkpoint.start_over:
     return
   earlier = earlier_checkpoints(workdir)
   if earlier:
@@ -237,7 +135,7 @@ def check_no_silent_restart(workdir: str, config) -> None:
 
 
 class Checkpoints:
-  """The run's checkpoints: save every K steps (async), keep N, verify and fall back.
+  """The run's checkpoints: save every K steps (async), keep N, integrity.verify and fall back.
 
   Args:
     workdir: the run's directory; checkpoints go to ``workdir/checkpoints``.
@@ -250,12 +148,9 @@ class Checkpoints:
     c = config.checkpoint
     self.meta = _meta(config, num_classes)
     self.read_only = read_only
-    self.manager = ocp.CheckpointManager(
-        self.directory, item_names=('state', 'meta'),
-        options=ocp.CheckpointManagerOptions(
-            save_interval_steps=c.every_steps, max_to_keep=c.keep,
-            enable_async_checkpointing=c.asynchronous, create=not read_only,
-            read_only=read_only))
+    self.manager = _manager(self.directory, save_interval_steps=c.every_steps,
+                            max_to_keep=c.keep, enable_async_checkpointing=c.asynchronous,
+                            read_only=read_only)
     self._saved = set()  # the steps this run saved: the only ones it may seal
 
   def latest_step(self) -> Optional[int]:
@@ -292,28 +187,28 @@ class Checkpoints:
     evaluating) is skipped. Raises a one-line ValueError when no step is usable.
     """
     bad = []
-    for step in reversed(committed_steps(self.directory)):
+    for step in reversed(integrity.committed_steps(self.directory)):
       step_dir = wd.join(self.directory, str(step))
-      status, reason = verify(step_dir)
-      if status != BAD:
+      status, reason = integrity.verify(step_dir)
+      if status != integrity.BAD:
         try:
           self.manager.reload()
           state = self.restore(abstract_state, step)
         except Exception as e:  # pylint: disable=broad-except
-          if step not in committed_steps(self.directory):  # garbage-collected meanwhile
+          if step not in integrity.committed_steps(self.directory):  # garbage-collected meanwhile
             logging.warning('checkpoint %s was deleted while being read; trying the newest',
                             step_dir)
             return self.restore_latest(abstract_state)
-          if status == OK:  # intact: the config differs
+          if status == integrity.OK:  # intact: the config differs
             raise ValueError(f'checkpoint {step_dir} is intact but does not restore into '
-                             f'this config\'s state ({_one_line(e)}): use the config it was '
+                             f'this config\'s state ({integrity.one_line(e)}): use the config it was '
                              'trained with, or a new --workdir') from None
-          reason = f'{reason}, and restore failed: {_one_line(e)}'
+          reason = f'{reason}, and restore failed: {integrity.one_line(e)}'
         else:
-          leaf = nonfinite_leaf(state) if status == UNVERIFIED else None
+          leaf = integrity.nonfinite_leaf(state) if status == integrity.UNVERIFIED else None
           if leaf is None:
-            if status == UNVERIFIED:
-              _warn_unverified(step_dir, reason)
+            if status == integrity.UNVERIFIED:
+              integrity.warn_unverified(step_dir, reason)
             return state, step
           reason = f'{reason}, and {leaf} is not finite'
       if self.read_only:
@@ -336,7 +231,7 @@ class Checkpoints:
         save); otherwise the newest step may still be written and is left for later.
     """
     if not self.read_only:
-      _seal(self.manager, self.directory, self._saved, finished=finished)
+      integrity.seal(self.manager, self.directory, self._saved, finished=finished)
 
   def save(self, step: int, state, *, force: bool = False) -> bool:
     """Saves (asynchronously) when ``step`` is due, or always with ``force``; checksums
@@ -367,7 +262,7 @@ BEST = wd.BEST
 def _manager_dir(path: str) -> Optional[str]:
   """``path`` itself or its ``checkpoints/`` when it holds orbax step directories."""
   for d in (wd.join(path, wd.CHECKPOINTS), path):
-    if any(wd.isdir(wd.join(d, str(step), 'state')) for step in committed_steps(d)):
+    if any(wd.isdir(wd.join(d, str(step), 'state')) for step in integrity.committed_steps(d)):
       return d
   return None
 
@@ -424,12 +319,9 @@ class BestCheckpoint:
     self.directory = wd.join(wd.resolve(workdir), BEST)
     self.metric = metric
     self.meta = _meta(config, num_classes)
-    self.manager = ocp.CheckpointManager(
-        self.directory, item_names=('state', 'meta'),
-        options=ocp.CheckpointManagerOptions(
-            max_to_keep=1, best_fn=lambda m: m[metric], best_mode=mode,
-            keep_checkpoints_without_metrics=False,
-            enable_async_checkpointing=config.checkpoint.asynchronous, create=True))
+    self.manager = _manager(self.directory, max_to_keep=1, best_fn=lambda m: m[metric],
+                            best_mode=mode, keep_checkpoints_without_metrics=False,
+                            enable_async_checkpointing=config.checkpoint.asynchronous)
     self._saved = set()
 
   def best_step(self) -> Optional[int]:
@@ -446,13 +338,13 @@ class BestCheckpoint:
                                                                   **{self.metric: value}))),
         metrics={self.metric: float(value)}, force=True)
     self._saved.add(int(step))
-    _seal(self.manager, self.directory, self._saved, finished=False)
+    integrity.seal(self.manager, self.directory, self._saved, finished=False)
 
   def close(self) -> None:
     """Waits for the pending save, seals it (checksums, as for the latest steps), closes."""
     try:
       self.manager.wait_until_finished()
-      _seal(self.manager, self.directory, self._saved, finished=True)
+      integrity.seal(self.manager, self.directory, self._saved, finished=True)
     finally:
       self.manager.close()
 
@@ -482,21 +374,17 @@ def restore_params(path: str, abstract_params=None) -> Tuple[Any, Dict[str, Any]
     inner = wd.join(path, wd.CHECKPOINTS)
     raise FileNotFoundError(f'no checkpoint in {inner if wd.isdir(inner) else path}')
   for attempt in range(_GC_RETRIES + 1):
-    manager = ocp.CheckpointManager(
-        directory,
-        item_handlers={'state': ocp.PyTreeCheckpointHandler(),
-                       'meta': ocp.JsonCheckpointHandler()},
-        options=ocp.CheckpointManagerOptions(read_only=True, create=False))
+    manager = _manager(directory, read_only=True, partial=True)
     try:
-      steps = committed_steps(directory)
+      steps = integrity.committed_steps(directory)
       for step in reversed(steps):
         try:
           return _restore_step_params(manager, directory, step, abstract_params)
         except Exception as e:  # pylint: disable=broad-except
-          if step not in committed_steps(directory) and attempt < _GC_RETRIES:
+          if step not in integrity.committed_steps(directory) and attempt < _GC_RETRIES:
             break  # a training run's `keep` deleted it while it was read: list again
           logging.warning('checkpoint %s/%d is bad (%s): skipped', directory, step,
-                          _one_line(e))
+                          integrity.one_line(e))
       else:
         break
       logging.warning('checkpoint %s/%d was deleted while being read; trying the newest',
@@ -512,7 +400,7 @@ _GC_RETRIES = 3  # re-listings when the step being read is deleted by a training
 def _restore_step_params(manager, directory: str, step: int, abstract_params):
   """``(params, meta)`` of one step of :func:`restore_params`; raises when it is bad."""
   step_dir = wd.join(directory, str(step))
-  status, why = verify(step_dir)
+  status, why = integrity.verify(step_dir)
   meta = _read_meta(manager, directory, step, (status, why))
   if abstract_params is None:
     stored = manager.item_metadata(step)['state']['params']
@@ -524,9 +412,9 @@ def _restore_step_params(manager, directory: str, step: int, abstract_params):
   restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
       item={'params': target}, restore_args={'params': args}, partial_restore=True)))
   params = restored['state']['params']
-  if status == UNVERIFIED:
-    leaf = nonfinite_leaf(params)
+  if status == integrity.UNVERIFIED:
+    leaf = integrity.nonfinite_leaf(params)
     if leaf is not None:
       raise ValueError(f'{why}, and params{leaf} is not finite')
-    _warn_unverified(step_dir, why)
+    integrity.warn_unverified(step_dir, why)
   return params, dict(meta, step=int(step))

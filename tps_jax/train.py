@@ -30,6 +30,7 @@ import numpy as np
 import input_pipeline
 from input_pipeline import readers
 from tps_jax import checkpoints
+from tps_jax import integrity
 from tps_jax import evaluation
 from tps_jax import host
 from tps_jax import locking
@@ -121,7 +122,7 @@ class _Run:
       if not evaluate_only and not checkpoints.is_checkpoint_dir(workdir):
         run_config.check_init(config)  # before the data set is prepared
       ckpt_dir = wd.join(wd.resolve(workdir), wd.CHECKPOINTS)
-      if evaluate_only and not run_config.init_path(config) and not checkpoints.committed_steps(ckpt_dir):
+      if evaluate_only and not run_config.init_path(config) and not integrity.committed_steps(ckpt_dir):
         raise ValueError(f'nothing to evaluate: no checkpoint in {ckpt_dir} and no '
                          'config.init_from')
       self.info = input_pipeline.get_dataset_info(config)
