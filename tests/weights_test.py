@@ -14,7 +14,7 @@ from tests.convert_test import _imagenet_checkpoint, _state_dict
 from tps_jax import checkpoints
 from tps_jax import convert
 from tps_jax import models
-from tps_jax import train
+from tps_jax import steps
 from tps_jax import weights
 
 HEAD = ['head/bias', 'head/kernel']
@@ -25,7 +25,7 @@ def trained(tmp_path_factory):
   """(workdir, config, params): a main.py workdir with one checkpoint (step 1), 3 classes."""
   workdir = os.fspath(tmp_path_factory.mktemp('run'))
   config = test_config.get_config()
-  state = train.create_train_state(config, models.build_model(config.model, 3),
+  state = steps.create_train_state(config, models.build_model(config.model, 3),
                                    jax.random.key(0))
   ckpt = checkpoints.Checkpoints(workdir, config, 3)
   ckpt.save(1, state, force=True)
