@@ -20,7 +20,7 @@ def build(dataset, manual_dir, *, data_dir=None, config=None, num_workers=None,
   """Prepares the data set and returns its builder.
 
   Already prepared data is reused when it was built from the same inputs; from other
-  inputs it is refused (``_common.StaleDataError``) unless ``overwrite``.
+  inputs it is refused (``base.StaleDataError``) unless ``overwrite``.
 
   Args:
     dataset: a registry name (ssv2) or TFDS name (something_something_v2).

@@ -6,7 +6,7 @@ import pytest
 
 import input_pipeline
 from input_pipeline import build
-from input_pipeline.builders import _common
+from input_pipeline.builders import base
 from tests.input_pipeline.builders import fakes as builder_fakes
 from tests.input_pipeline.fakes import make_config
 
@@ -28,7 +28,7 @@ def _custom(tmp_path, missing=False):
 
 def test_missing_clip_stops_preparation_naming_the_config_field(tmp_path):
   config = _custom(tmp_path, missing=True)
-  with pytest.raises(_common.BuildError, match=r'^custom_videos train: train.txt:3: no such '
+  with pytest.raises(base.BuildError, match=r'^custom_videos train: train.txt:3: no such '
                      r'file: .*gone.mp4 .*config.dataset.skip_unreadable=True'):
     input_pipeline.get_dataset_info(config)
 
@@ -58,18 +58,18 @@ def test_other_builder_config_prepared_is_refused_in_one_line(tmp_path):
 
 def test_ctrl_c_while_main_prepares_is_one_line_and_resumable(tmp_path, monkeypatch):
   config = _custom(tmp_path)
-  put = _common.EncodeCache.put
+  put = base.EncodeCache.put
 
   def interrupted(cache, key, result):  # Ctrl-C reaches the writer after the 1st clip
     if cache._entries:  # pylint: disable=protected-access
       raise KeyboardInterrupt
     put(cache, key, result)
 
-  monkeypatch.setattr(_common.EncodeCache, 'put', interrupted)
-  with pytest.raises(_common.BuildError, match=r'^custom: preparing custom_videos was '
+  monkeypatch.setattr(base.EncodeCache, 'put', interrupted)
+  with pytest.raises(base.BuildError, match=r'^custom: preparing custom_videos was '
                      r'interrupted \(Ctrl-C\); .* run the same command again to resume$'):
     input_pipeline.get_dataset_info(config)
-  monkeypatch.setattr(_common.EncodeCache, 'put', put)
+  monkeypatch.setattr(base.EncodeCache, 'put', put)
   assert input_pipeline.get_dataset_info(config).num_examples == {'train': 2, 'validation': 1}
 
 
@@ -77,7 +77,7 @@ def test_changed_annotation_is_refused_when_main_prepares(tmp_path):
   config = _custom(tmp_path)
   assert input_pipeline.get_dataset_info(config).num_examples['train'] == 2
   builder_fakes.write_text(f'{config.dataset.manual_dir}/train.txt', 'a.mp4 run\nb.mp4 run\n')
-  with pytest.raises(_common.StaleDataError, match=r'train.txt changed; rebuild it with '
+  with pytest.raises(base.StaleDataError, match=r'train.txt changed; rebuild it with '
                      r'--overwrite \(python -m tps_jax.apps.build --dataset=custom_videos'):
     input_pipeline.get_dataset_info(config)
   config.dataset.manual_dir = None  # without the download there is nothing to compare

@@ -58,7 +58,7 @@ def test_input_pipeline_works_without_jax():
   # sys.modules[name] = None makes `import jax` fail, as if JAX were not installed.
   code = ('import sys; sys.modules["jax"] = None; '
           'import input_pipeline, input_pipeline.pipeline, input_pipeline.build; '
-          'from input_pipeline.builders import _common; '
+          'from input_pipeline.builders import base; '
           'print(input_pipeline.get_dataset_info.__module__)')
   result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True,
                           text=True, check=False)

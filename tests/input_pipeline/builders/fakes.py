@@ -7,12 +7,12 @@ from PIL import Image
 import tensorflow_datasets as tfds
 
 from input_pipeline import video_io
-from input_pipeline.builders import _common
+from input_pipeline.builders import base
 from input_pipeline.builders import get_builder
 
 HEIGHT, WIDTH, FRAMES = 32, 48, 8
 # The end of a missing / unreadable video error: it names the flags that skip it.
-SKIP_HINT = re.escape(_common.SKIP_HINT)
+SKIP_HINT = re.escape(base.SKIP_HINT)
 
 
 def frames(seed, num_frames=FRAMES, height=HEIGHT, width=WIDTH):

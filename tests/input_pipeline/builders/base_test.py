@@ -9,10 +9,10 @@ import pytest
 import tensorflow_datasets as tfds
 
 from input_pipeline import build
-from input_pipeline.builders import _common
+from input_pipeline.builders import base
 from tests.input_pipeline.builders import fakes
 
-_ENCODE = _common.encode_clip
+_ENCODE = base.encode_clip
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 
@@ -53,7 +53,7 @@ def test_relabelled_clip_is_refused_naming_the_file_then_rebuilt_with_overwrite(
   manual = _manual_dir(tmp_path / 'm')
   fakes.prepare('custom_videos', manual, tmp_path / 'd')
   fakes.write_text(f'{manual}/train.txt', 'a.mp4 run\nb.mp4 jump\n')  # a fixed annotation
-  with pytest.raises(_common.StaleDataError, match=(
+  with pytest.raises(base.StaleDataError, match=(
       r'^custom_videos/res128 in .* was prepared from other inputs than .*: train.txt '
       r'changed; rebuild it with --overwrite \(python -m tps_jax.apps.build '
       r'--dataset=custom_videos .* --overwrite\)$')):
@@ -102,7 +102,7 @@ def test_truncated_video_is_unreadable_or_a_counted_skip(tmp_path):
   manual = _manual_dir(tmp_path / 'm', train='a.mp4 jump\nb.mp4 run\nd.webm run\n')
   fakes.write_video(f'{manual}/d.webm', seed=0, num_frames=48)  # 4 s at 12 fps
   _truncate(f'{manual}/d.webm')  # still decodes without an error, about half its frames
-  with pytest.raises(_common.BuildError, match=r'^custom_videos train: train.txt:3: '
+  with pytest.raises(base.BuildError, match=r'^custom_videos train: train.txt:3: '
                      r'truncated video .*d.webm: decoded 1.\d\d s \(\d+ frames\) of the 4.00 s '
                      r'its header announces ' + fakes.SKIP_HINT + '$'):
     fakes.prepare('custom_videos', manual, tmp_path / 'd')
@@ -115,8 +115,8 @@ def test_zero_byte_video_is_caught_before_encoding_starts(tmp_path, monkeypatch)
   manual = _manual_dir(tmp_path / 'm')
   open(f'{manual}/c.webm', 'w').close()
   encoded = []
-  monkeypatch.setattr(_common, 'encode_clip', lambda clip, **kw: encoded.append(clip))
-  with pytest.raises(_common.BuildError, match=r'val.txt:1: empty \(zero-byte\) video file'):
+  monkeypatch.setattr(base, 'encode_clip', lambda clip, **kw: encoded.append(clip))
+  with pytest.raises(base.BuildError, match=r'val.txt:1: empty \(zero-byte\) video file'):
     fakes.prepare('custom_videos', manual, tmp_path / 'd')
   assert not encoded  # the check ran before the train split was encoded
 
@@ -131,14 +131,14 @@ def _counting_encoder(monkeypatch, fail_on=None, exception=KeyboardInterrupt):
     encoded.append(clip.id)
     return _ENCODE(clip, **kwargs)
 
-  monkeypatch.setattr(_common, 'encode_clip', counting)
+  monkeypatch.setattr(base, 'encode_clip', counting)
   return encoded
 
 
 def test_failed_build_resumes_without_encoding_the_finished_split_again(tmp_path, monkeypatch):
   manual = _manual_dir(tmp_path / 'm')
   fakes.write_text(f'{manual}/c.webm', 'not a video')
-  with pytest.raises(_common.BuildError, match='val.txt:1: cannot decode video'):
+  with pytest.raises(base.BuildError, match='val.txt:1: cannot decode video'):
     fakes.prepare('custom_videos', manual, tmp_path / 'd')
   fakes.write_video(f'{manual}/c.webm', seed=80)  # the fix
   encoded = _counting_encoder(monkeypatch)
@@ -162,11 +162,11 @@ def test_interrupted_build_keeps_the_clips_encoded_so_far(tmp_path, monkeypatch)
 
 
 def test_encode_cache_chunks_are_indexed_and_reread(tmp_path):
-  cache = _common.EncodeCache(os.fspath(tmp_path), 'train', chunk_size=2)
+  cache = base.EncodeCache(os.fspath(tmp_path), 'train', chunk_size=2)
   for i in range(5):
     cache.put(f'k{i}', [b'jpeg%d' % i] if i != 3 else 'cannot decode video x')
   cache.close()
-  again = _common.EncodeCache(os.fspath(tmp_path), 'train')
+  again = base.EncodeCache(os.fspath(tmp_path), 'train')
   assert [again.get(f'k{i}') for i in range(5)] == [
       [b'jpeg0'], [b'jpeg1'], [b'jpeg2'], 'cannot decode video x', [b'jpeg4']]
   assert again.get('k5') is None and 'k4' in again
@@ -175,7 +175,7 @@ def test_encode_cache_chunks_are_indexed_and_reread(tmp_path):
 
 
 def _cache_with(tmp_path, n=3):
-  cache = _common.EncodeCache(os.fspath(tmp_path), 'train')
+  cache = base.EncodeCache(os.fspath(tmp_path), 'train')
   for i in range(n):
     cache.put(f'k{i}', [bytes(range(256)) * 4, b'jpeg%d' % i])
   cache.close()
@@ -197,7 +197,7 @@ def test_encode_cache_never_unpickles_a_crafted_chunk(tmp_path, monkeypatch, cap
   for entry in (['k', 0, len(data)], ['k', 0, len(data), hashlib.sha256(data).hexdigest()]):
     with open(stem + '.json', 'w') as f:
       json.dump([entry], f)
-    assert _common.EncodeCache(os.fspath(tmp_path), 'train').get('k') is None
+    assert base.EncodeCache(os.fspath(tmp_path), 'train').get('k') is None
   assert not os.path.exists(tmp_path / 'pwned')
   assert 'older or damaged index' in caplog.text and 'not an encoded clip' in caplog.text
 
@@ -214,7 +214,7 @@ def test_damaged_cache_chunk_is_named_and_its_clips_are_not_used(tmp_path, damag
     with open(stem + '.bin', 'r+b') as f:
       f.seek(size // 3 + 100)  # inside the second entry
       f.write(os.urandom(400))
-  cache = _common.EncodeCache(os.fspath(tmp_path), 'train')
+  cache = base.EncodeCache(os.fspath(tmp_path), 'train')
   results = [cache.get(f'k{i}') for i in range(3)]
   assert [r is not None for r in results] == usable
   assert results[0] == [bytes(range(256)) * 4, b'jpeg0']
@@ -227,11 +227,11 @@ def test_garbage_cache_index_is_one_warning_and_ignored(tmp_path, index, caplog)
   stem = _cache_with(tmp_path)
   with open(stem + '.json', 'wb') as f:
     f.write(index)
-  cache = _common.EncodeCache(os.fspath(tmp_path), 'train')
+  cache = base.EncodeCache(os.fspath(tmp_path), 'train')
   assert 'k0' not in cache and f'resume cache {stem}.json is unreadable' in caplog.text
   cache.put('k9', 'unreadable')
   cache.close()
-  assert _common.EncodeCache(os.fspath(tmp_path), 'train').get('k9') == 'unreadable'
+  assert base.EncodeCache(os.fspath(tmp_path), 'train').get('k9') == 'unreadable'
 
 
 def test_build_resumes_over_a_damaged_cache_encoding_its_clips_again(tmp_path, monkeypatch):
@@ -254,14 +254,14 @@ def test_build_resumes_over_a_damaged_cache_encoding_its_clips_again(tmp_path, m
 _INTERRUPT = """
 import os, signal, sys
 from absl import app
-from input_pipeline.builders import _common
+from input_pipeline.builders import base
 from tps_jax.apps import build
-encode = _common.encode_clip
+encode = base.encode_clip
 def interrupting(clip, **kwargs):
   if clip.id == 'b.mp4':
     os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C sends
   return encode(clip, **kwargs)
-_common.encode_clip = interrupting
+base.encode_clip = interrupting
 sys.argv = ['build', '--dataset=custom', '--manual_dir=' + sys.argv[1], '--data_dir=' + sys.argv[2],
             '--builder_config=res128', '--num_workers=0']
 app.run(build.main)
@@ -277,15 +277,15 @@ def test_ctrl_c_is_one_line_and_the_same_command_resumes(tmp_path):
   assert 'Traceback' not in result.stderr
   assert result.stderr.strip().splitlines()[-1] == (
       'interrupted: the clips encoded so far are kept; run the same command again to resume')
-  cached = _common.EncodeCache(os.fspath(
+  cached = base.EncodeCache(os.fspath(
       tmp_path / 'd/downloads/tps_resume/custom_videos/res128/1.0.0'), 'train')
   assert len(cached._index) == 1  # pylint: disable=protected-access  # a.mp4, before b.mp4
 
 
 def test_progress_is_logged_in_clips_per_second_with_time_left(caplog):
   caplog.set_level('INFO')
-  rate = _common.Throughput('kinetics400 train', total=100, every_s=0)
+  rate = base.Throughput('kinetics400 train', total=100, every_s=0)
   rate.update()
   assert 'kinetics400 train: 1/100 clips encoded, ' in caplog.text
   assert ' clips/s, ETA ' in caplog.text
-  assert _common.format_seconds(3725) == '1h02m05s' and _common.format_seconds(65) == '1m05s'
+  assert base.format_seconds(3725) == '1h02m05s' and base.format_seconds(65) == '1m05s'
