@@ -209,11 +209,3 @@ def test_missing_tfrecord_dir_is_a_one_line_error(tmp_path):
   with pytest.raises(FileNotFoundError, match='tfrecord: TFRecord directory') as e:
     input_pipeline.get_dataset_info(config)
   assert '\n' not in str(e.value)
-
-
-def test_missing_manual_dir_is_a_one_line_error_naming_the_data_set(tmp_path):
-  config = make_config('ssv2', str(tmp_path))
-  config.dataset.manual_dir = str(tmp_path / 'no_such_download')
-  with pytest.raises(FileNotFoundError, match=r"^ssv2: not prepared under .*manual_dir=") as e:
-    input_pipeline.get_dataset_info(config)
-  assert '\n' not in str(e.value)

@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
-import tensorflow_datasets as tfds
 
 from input_pipeline import build
+from input_pipeline import builders
 from input_pipeline.builders import base
 from tests.input_pipeline.builders import fakes
 
@@ -28,11 +28,6 @@ def _manual_dir(root, train='a.mp4 jump\nb.mp4 run\n', val='c.webm jump\n'):
 
 def _labels(builder, split):
   return {k: v[0] for k, v in fakes.examples(builder, split).items()}
-
-
-def _overwrite():
-  return tfds.download.DownloadConfig(
-      download_mode=tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS)
 
 
 def _truncate(path):
@@ -58,10 +53,7 @@ def test_relabelled_clip_is_refused_naming_the_file_then_rebuilt_with_overwrite(
       r'changed; rebuild it with --overwrite \(python -m tps_jax.apps.build '
       r'--dataset=custom_videos .* --overwrite\)$')):
     fakes.prepare('custom_videos', manual, tmp_path / 'd')
-  builder = fakes.get_builder('custom_videos', data_dir=os.fspath(tmp_path / 'd'),
-                              config='res128', num_workers=0)
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=manual, download_mode=tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS))
+  builder = fakes.prepare('custom_videos', manual, tmp_path / 'd', overwrite=True)
   assert _labels(builder, 'train') == {'a.mp4': 1, 'b.mp4': 0}
 
 
@@ -69,8 +61,7 @@ def test_replaced_added_and_removed_videos_are_named(tmp_path):
   manual = _manual_dir(tmp_path / 'm')
   fakes.prepare('custom_videos', manual, tmp_path / 'd')
   fakes.write_video(f'{manual}/b.mp4', seed=99, num_frames=12)  # a re-downloaded video
-  builder = fakes.get_builder('custom_videos', data_dir=os.fspath(tmp_path / 'd'),
-                              config='res128')
+  builder = build.tfds_builder(fakes.dataset('custom_videos', tmp_path / 'd'))
   assert builder.changed_inputs(manual) == ['train: 1 video changed (size or mtime) (b.mp4)']
   fakes.write_text(f'{manual}/val.txt', 'a.mp4 jump\n')
   assert builder.changed_inputs(manual) == [
@@ -82,7 +73,7 @@ def test_replaced_added_and_removed_videos_are_named(tmp_path):
 def test_build_cli_refuses_stale_data_in_one_line_and_rebuilds_with_overwrite(tmp_path):
   manual = _manual_dir(tmp_path / 'm')
   data_dir = os.fspath(tmp_path / 'd')
-  build.build('custom_videos', manual, data_dir=data_dir, config='res128', num_workers=0)
+  fakes.prepare('custom_videos', manual, data_dir)
   fakes.write_text(f'{manual}/train.txt', 'a.mp4 run\nb.mp4 run\n')
   run = lambda *flags: subprocess.run(
       [sys.executable, '-m', 'tps_jax.apps.build', '--dataset=custom', f'--manual_dir={manual}',
@@ -152,7 +143,7 @@ def test_failed_build_resumes_without_encoding_the_finished_split_again(tmp_path
 def test_interrupted_build_keeps_the_clips_encoded_so_far(tmp_path, monkeypatch):
   manual = _manual_dir(tmp_path / 'm')
   encoded = _counting_encoder(monkeypatch, fail_on='b.mp4')  # Ctrl-C during the 2nd clip
-  with pytest.raises(KeyboardInterrupt):
+  with pytest.raises(builders.Interrupted):
     fakes.prepare('custom_videos', manual, tmp_path / 'd')
   assert encoded == ['a.mp4']
   encoded = _counting_encoder(monkeypatch)
@@ -237,7 +228,7 @@ def test_garbage_cache_index_is_one_warning_and_ignored(tmp_path, index, caplog)
 def test_build_resumes_over_a_damaged_cache_encoding_its_clips_again(tmp_path, monkeypatch):
   manual = _manual_dir(tmp_path / 'm')
   _counting_encoder(monkeypatch, fail_on='b.mp4')
-  with pytest.raises(KeyboardInterrupt):
+  with pytest.raises(builders.Interrupted):
     fakes.prepare('custom_videos', manual, tmp_path / 'd')
   chunks = [os.path.join(r, f) for r, _, fs in os.walk(tmp_path / 'd') for f in fs
             if f.endswith('.bin')]
