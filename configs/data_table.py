@@ -28,8 +28,9 @@ _SYNTHETIC = dict(num_frames=8, image_size=32, eval_image_size=32, min_resize=32
                   test_num_crops=1, random_resized_crop=False, crop_scale=(0.6, 1.0),
                   flip_mode='off', shuffle_buffer=4096, cycle_length=4, num_parallel_calls=-1)
 
-# Per data set of `registry.SPECS`: how its `input` section differs from `input_config`'s
-# defaults (sampling, sizes, crops, flips, RandAugment, erasing, test views, tf.data).
+# Per data set of `registry.SPECS` (docs/extending_datasets.md): how its `input` section
+# differs from `input_config`'s defaults (sampling, sizes, crops, flips, RandAugment,
+# erasing, test views, where augmentation runs, tf.data).
 RECIPES = {
     'synthetic': _SYNTHETIC,
     'synthetic_tiny': dict(_SYNTHETIC, image_size=28, eval_image_size=28,
