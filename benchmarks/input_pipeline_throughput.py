@@ -218,12 +218,13 @@ def direct_stage_dataset(config, info, stage):
   ('crop'), with the train pipeline's own reader, parser, sampler, decoder and crop
   (``pipeline.preprocess_train``'s calls), in one plain map: no train-iterator bookkeeping."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from input_pipeline import build as build_lib  # pylint: disable=g-import-not-at-top
   from input_pipeline import pipeline  # pylint: disable=g-import-not-at-top
   from input_pipeline import readers  # pylint: disable=g-import-not-at-top
   from input_pipeline import sampling  # pylint: disable=g-import-not-at-top
   from input_pipeline import transforms  # pylint: disable=g-import-not-at-top
   c = config.input
-  source = readers.tfds_source(pipeline.tfds_builder(config.dataset),
+  source = readers.tfds_source(build_lib.prepared_builder(config.dataset),
                                config.dataset.splits.train, info.name)
   ranges = readers.process_ranges(source.shards, 0, 1)
   root = tf.constant([config.seed, 0], tf.int64)
@@ -258,12 +259,14 @@ def direct_eval_dataset(config, split):
   """``pipeline.preprocess_eval`` without its normalisation: the uint8 views (what the
   host would send if the eval step normalised on the device), one tf.data thread."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from input_pipeline import build as build_lib  # pylint: disable=g-import-not-at-top
   from input_pipeline import pipeline  # pylint: disable=g-import-not-at-top
   from input_pipeline import readers  # pylint: disable=g-import-not-at-top
   from input_pipeline import sampling  # pylint: disable=g-import-not-at-top
   from input_pipeline import transforms  # pylint: disable=g-import-not-at-top
   c = config.input
-  source = readers.tfds_source(pipeline.tfds_builder(config.dataset), split, config.dataset.name)
+  source = readers.tfds_source(build_lib.prepared_builder(config.dataset), split,
+                               config.dataset.name)
 
   def one(record):
     element = source.parse(record)
@@ -354,10 +357,10 @@ def time_pipelines(data_dir, rounds, batch_size, batches, warmup, eval_clips):
 def data_facts(data_dir, info):
   """Frames per video and stored JPEG bytes per frame of the built train split."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from input_pipeline import pipeline  # pylint: disable=g-import-not-at-top
+  from input_pipeline import build as build_lib  # pylint: disable=g-import-not-at-top
   from input_pipeline import readers  # pylint: disable=g-import-not-at-top
   config = ssv2_config(data_dir, 1)
-  builder = pipeline.tfds_builder(config.dataset)
+  builder = build_lib.prepared_builder(config.dataset)
   source = readers.tfds_source(builder, 'train', info.name)
   ds = readers.record_stream(readers.process_ranges(source.shards, 0, 1)).map(source.parse)
   frames, sizes, shape = [], [], None

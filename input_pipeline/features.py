@@ -25,6 +25,10 @@ ID_KEY = 'clip/id'                    # context bytes: source video path / id
 MANIFEST = 'manifest.json'
 
 
+class NotPreparedError(FileNotFoundError):
+  """No prepared data where ``config.dataset`` points: one line saying how to prepare it."""
+
+
 def tfds_features(class_names=None):
   """The TFDS feature spec of every tps-jax builder.
 
@@ -100,6 +104,6 @@ def read_manifest(directory) -> dict:
   """Reads `manifest.json` (see `write_manifest`); a one-line error if it is missing."""
   path = epath.Path(directory) / MANIFEST  # local or gs://
   if not path.is_file():
-    raise FileNotFoundError(f'{path} not found: a TFRecord data set directory needs a '
-                            f'{MANIFEST} (see input_pipeline.features.write_manifest)')
+    raise NotPreparedError(f'{path} not found: a TFRecord data set directory needs a '
+                           f'{MANIFEST} (see input_pipeline.features.write_manifest)')
   return json.loads(path.read_text())

@@ -14,7 +14,6 @@ element each, so exactness then holds up to the dropped records.
 """
 import dataclasses
 import functools
-import importlib
 import math
 from typing import Optional, Tuple
 
@@ -22,7 +21,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from input_pipeline import builders
+from input_pipeline import build
 from input_pipeline import randaugment
 from input_pipeline import readers
 from input_pipeline import registry
@@ -51,71 +50,27 @@ class DatasetInfo:
   no_flip_classes: tuple[int, ...]
 
 
-def tfds_builder(dataset_config, prepare=False):
-  """The data set's TFDS builder; with ``prepare``, prepared first if needed.
-
-  Preparing (the synthetic set: generated; a download: built from
-  ``config.dataset.manual_dir``, honouring ``config.dataset.skip_unreadable``) refuses
-  with one line when another builder config of the data set is prepared in the data dir
-  (res128 instead of res256: a multi-hour build that was probably not meant), and when
-  the prepared data was built from other inputs than the manual dir holds now.
-  """
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  d = dataset_config
-  spec = registry.SPECS.get(d.name)
-  manual = spec.manual if spec else False  # from a download: skip_unreadable applies
-  importlib.import_module(d.builder_module)  # registers the builder
-  builder = tfds.builder(d.tfds_name, data_dir=d.data_dir, config=d.builder_config,
-                         **({'skip_unreadable': d.skip_unreadable} if manual else {}))
-  if not prepare:
-    return builder
-  config_name = builder.builder_config.name if builder.builder_config else None
-  prepared = builder.is_prepared()
-  have_download = bool(d.manual_dir) and tf.io.gfile.isdir(d.manual_dir)
-  if not prepared:
-    others = [c for c in (spec.builder_configs if spec else ()) if c != config_name
-              and tfds.builder(d.tfds_name, data_dir=d.data_dir, config=c).is_prepared()]
-    if others:
-      raise FileNotFoundError(
-          f'{d.name}: builder config {config_name} is not prepared under '
-          f'{builder.data_dir_root} but {", ".join(others)} is: set '
-          f'config.dataset.builder_config={others[0]} (and the input sizes to match), or '
-          f'build {config_name} first (python -m tps_jax.apps.build --dataset={d.name} '
-          f'--manual_dir=... --data_dir={builder.data_dir_root} --builder_config={config_name})')
-    if manual and not have_download:
-      raise FileNotFoundError(
-          f'{d.name}: not prepared under {builder.data_dir_root} and '
-          f'config.dataset.manual_dir={d.manual_dir!r} is not a directory (docs/datasets.md, '
-          f'"The paper\'s data sets": what the manual dir of {d.tfds_name} holds)')
-    logging.info('%s: preparing %s in %s', d.name, d.tfds_name, builder.data_dir_root)
-  if not prepared or (manual and have_download):  # a prepared one: checked, reused
-    try:
-      builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-          manual_dir=d.manual_dir, try_download_gcs=False))
-    except KeyboardInterrupt:  # main.py reports a BuildError in one line
-      raise builders.BuildError(
-          f'{d.name}: preparing {d.tfds_name} was interrupted (Ctrl-C); the clips encoded '
-          f'so far are kept: run the same command again to resume') from None
-  return builder
-
-
 def _source(config, split) -> readers.Source:
   d = config.dataset
   if d.format == 'tfds':
-    return readers.tfds_source(tfds_builder(d), split, d.name)
+    return readers.tfds_source(build.prepared_builder(d), split, d.name)
   if d.format == 'tfrecord':
     return readers.tfrecord_source(d.data_dir, split, d.name)
   raise ValueError(f"config.dataset.format={d.format!r} is not one of ['tfds', 'tfrecord']")
 
 
 def get_dataset_info(config) -> DatasetInfo:
-  """Describes `config.dataset`, preparing it first if needed (see `tfds_builder`).
+  """Describes the prepared `config.dataset`; never prepares it (`build.prepare` does).
 
   Call it once per run and pass the result to the iterators.
+
+  Raises:
+    features.NotPreparedError: nothing prepared there; one line naming the data dir and
+      how to prepare it.
   """
   d = config.dataset
   if d.format == 'tfds':
-    builder = tfds_builder(d, prepare=True)
+    builder = build.prepared_builder(d)
     class_names = list(builder.info.features['label'].names)
     num_examples = {s: builder.info.splits[s].num_examples for s in builder.info.splits}
   else:

@@ -75,8 +75,8 @@ def tfds_source(builder, split: str, name: str) -> Source:
 def tfrecord_manifest(directory, name: str) -> dict:
   """The manifest.json of a TFRecord directory; one-line errors if either is missing."""
   if not directory or not epath.Path(directory).is_dir():  # local or gs://
-    raise FileNotFoundError(f'{name}: TFRecord directory {directory!r} does not exist '
-                            '(config.dataset.data_dir)')
+    raise features.NotPreparedError(f'{name}: TFRecord directory {directory!r} does not '
+                                    'exist (config.dataset.data_dir)')
   return features.read_manifest(directory)
 
 

@@ -1,9 +1,10 @@
-"""Every data set tps-jax knows, described once (no TensorFlow or JAX imported here).
+"""Every data set tps-jax knows, as stored: names, builders, splits, labels (no TensorFlow
+or JAX imported here).
 
-The config tables (``configs/data_table.py``), the build CLI (``tps_jax.apps.build``),
-the pipeline (``pipeline.get_dataset_info``) and prediction (``tps_jax.predict``) all
-read these specs. Adding a data set = one :class:`DatasetSpec` in ``SPECS`` plus one
-builder package under ``input_pipeline/builders/`` (docs/extending.md).
+Storage facts only: how a data set is trained on (sampling, sizes, augmentation, test
+views) is the recipe of ``configs/data_table.py``. The config tables, the build app
+(``tps_jax.apps.build``), preparing (``input_pipeline.build``) and prediction
+(``tps_jax.predict``) read these specs. Adding a data set: docs/extending_datasets.md.
 """
 import dataclasses
 import re
@@ -44,30 +45,10 @@ def mirrored_pairs(class_names: Sequence[str]) -> Tuple[Tuple[int, int], ...]:
 # The synthetic set's mirrored pairs: left<->right motion, clockwise<->counter-clockwise.
 SYNTHETIC_FLIP_PAIRS = ((0, 1), (6, 7))
 
-# The official SS*/Diving-48 augmentation (RandAugment 2 ops, random erasing p 0.25).
-_SS_INPUT = dict(randaugment_num_ops=2, random_erasing_prob=0.25)
-# The CPU demo: 8 of 32 frames at 32 px (from 64), whole frames, no flips: in its 2000
-# steps it learns fastest without augmentation (measured: crops and label-swapping flips
-# left the rotation pair at chance). Tiny (tests): 8 frames at 28 px with crops and
-# label-swapping flips.
-# Augmentation on the device (the default): the demo and the README's results table.
-_SYNTHETIC_INPUT = dict(num_frames=8, image_size=32, eval_image_size=32, min_resize=32,
-                        test_num_crops=1, random_resized_crop=False, crop_scale=(0.6, 1.0),
-                        flip_mode='off', shuffle_buffer=4096, cycle_length=4,
-                        num_parallel_calls=-1)
-# The CI guard's set: rendered at 32x32, read at 16x16 (configs/synthetic_guard.py). Host
-# augmentation: the guard's bound and the ablation were measured with it, and the device's
-# uint8 wire rounds the 2x-downsampled frames, which makes other runs of the distribution.
-_SYNTHETIC_MINI_INPUT = dict(_SYNTHETIC_INPUT, image_size=16, eval_image_size=16, min_resize=16,
-                             augment_on='host')
-_SYNTHETIC_TINY_INPUT = dict(_SYNTHETIC_INPUT, image_size=28, eval_image_size=28,
-                             random_resized_crop=True, flip_mode='swap_labels',
-                             shuffle_buffer=16, cycle_length=2, num_parallel_calls=2)
-
 
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
-  """One data set: how it is built, stored, split and augmented.
+  """One data set: how it is built, stored and split, and facts of its label set.
 
   Attributes:
     name: the name configs use (``base.get_config('ssv2', ...)``).
@@ -75,9 +56,8 @@ class DatasetSpec:
     builder_module: module whose import registers the TFDS builder.
     builder_configs: builder config names; the first is the default.
     splits: role (train / eval / test) -> split name.
-    flip_pairs: (a, b): labels that swap under a horizontal flip.
     class_names_from: where the class names come from (for messages and docs/datasets.md).
-    input: overrides of ``configs.data_table.input_config``'s defaults.
+    flip_pairs: (a, b): labels that swap under a horizontal flip.
     manual: True when the builder reads a manual directory (a download).
     format: 'tfds' or 'tfrecord'.
   """
@@ -88,7 +68,6 @@ class DatasetSpec:
   splits: Dict[str, str]
   class_names_from: str
   flip_pairs: Tuple[Tuple[int, int], ...] = ()
-  input: Dict[str, object] = dataclasses.field(default_factory=dict)
   manual: bool = True
   format: str = 'tfds'
 
@@ -108,34 +87,29 @@ def _splits(eval_split='validation', test='validation'):
 SPECS: Dict[str, DatasetSpec] = {s.name: s for s in (
     DatasetSpec('synthetic', 'reversal_pairs', 'input_pipeline.synthetic', ('small',),
                 _splits(test='test'), 'input_pipeline.synthetic.render.CLASS_NAMES',
-                SYNTHETIC_FLIP_PAIRS, _SYNTHETIC_INPUT, manual=False),
+                SYNTHETIC_FLIP_PAIRS, manual=False),
     DatasetSpec('synthetic_tiny', 'reversal_pairs', 'input_pipeline.synthetic', ('tiny',),
                 _splits(test='test'), 'input_pipeline.synthetic.render.CLASS_NAMES',
-                SYNTHETIC_FLIP_PAIRS, _SYNTHETIC_TINY_INPUT, manual=False),
+                SYNTHETIC_FLIP_PAIRS, manual=False),
     DatasetSpec('synthetic_mini', 'reversal_pairs', 'input_pipeline.synthetic', ('mini',),
                 _splits(test='test'), 'input_pipeline.synthetic.render.CLASS_NAMES',
-                SYNTHETIC_FLIP_PAIRS, _SYNTHETIC_MINI_INPUT, manual=False),
+                SYNTHETIC_FLIP_PAIRS, manual=False),
     DatasetSpec('ssv2', 'something_something_v2', 'input_pipeline.builders.ssv2',
                 _VIDEO_CONFIGS, _splits(),
-                'something-something-v2-labels.json (index = its value)',
-                SS_FLIP_PAIRS, _SS_INPUT),
+                'something-something-v2-labels.json (index = its value)', SS_FLIP_PAIRS),
     DatasetSpec('ssv1', 'something_something_v1', 'input_pipeline.builders.ssv1',
                 _VIDEO_CONFIGS, _splits(),
-                'something-something-v1-labels.csv (index = line)', SS_FLIP_PAIRS,
-                _SS_INPUT),
+                'something-something-v1-labels.csv (index = line)', SS_FLIP_PAIRS),
     DatasetSpec('k400', 'kinetics400', 'input_pipeline.builders.kinetics400',
-                _VIDEO_CONFIGS, _splits(), 'sorted labels of the train CSV',
-                input=dict(sampling='dense', test_num_clips=4)),
+                _VIDEO_CONFIGS, _splits(), 'sorted labels of the train CSV'),
     DatasetSpec('diving48', 'diving48', 'input_pipeline.builders.diving48',
                 _VIDEO_CONFIGS, _splits('test', 'test'),
-                'Diving48_vocab.json (the four words joined by spaces)', input=_SS_INPUT),
+                'Diving48_vocab.json (the four words joined by spaces)'),
     DatasetSpec('custom', 'custom_videos', 'input_pipeline.builders.custom', _VIDEO_CONFIGS,
                 _splits(test='test'),
-                'class_names / classes.txt, else the sorted labels of the annotation files',
-                input=dict(test_num_crops=1)),
+                'class_names / classes.txt, else the sorted labels of the annotation files'),
     DatasetSpec('tfrecord', '', '', (), _splits(test='test'),
-                'manifest.json of the TFRecord directory', input=dict(test_num_crops=1),
-                manual=False, format='tfrecord'),
+                'manifest.json of the TFRecord directory', manual=False, format='tfrecord'),
 )}
 
 

@@ -1,5 +1,6 @@
 """Every config file builds, is locked-safe, its full-size model maps its clips to class
-scores (``jax.eval_shape``: no compilation, no compute) and its data set is the registry's."""
+scores (``jax.eval_shape``: no compilation, no compute), its data set is the registry's
+and its input the data table's recipe."""
 import glob
 import importlib
 import math
@@ -9,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
+from configs import data_table
 from input_pipeline import registry
 from tps_jax import models
 from tps_jax import run_config
@@ -62,8 +64,8 @@ def test_config_data_set_is_its_registry_spec(name):
   assert tuple(d.no_flip_classes) == spec.no_flip_classes
   for split in config.eval.splits:  # roles or literal split names of the data set
     assert split in spec.splits or split in spec.splits.values(), split
-  for key, value in spec.input.items():
-    assert config.input[key] == (tuple(value) if isinstance(value, list) else value), key
+  for key, value in data_table.RECIPES[d.name].items():  # its data set's recipe
+    assert config.input[key] == value, key
 
 
 @pytest.mark.parametrize('size', ['tiny', 'small', 'base', 'large'])

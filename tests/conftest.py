@@ -34,15 +34,20 @@ def fixture_config():
   return config
 
 
+def prepare_tiny(data_dir):
+  """Renders `reversal_pairs/tiny` into ``data_dir`` as main.py would; returns the dir."""
+  from configs import data_table  # pylint: disable=g-import-not-at-top
+  from input_pipeline import build  # pylint: disable=g-import-not-at-top
+  dataset = data_table.dataset_config('synthetic_tiny')
+  dataset.data_dir = data_dir
+  build.prepare(dataset)
+  return data_dir
+
+
 @pytest.fixture(scope='session')
 def tiny_data_dir(tmp_path_factory):
   """A TFDS data dir holding the prepared `reversal_pairs/tiny` (40/20/20 clips)."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  import input_pipeline.synthetic  # noqa: F401  (registers the builder)
-  data_dir = str(tmp_path_factory.mktemp('tfds'))
-  tfds.builder('reversal_pairs/tiny', data_dir=data_dir).download_and_prepare(
-      download_config=tfds.download.DownloadConfig(try_download_gcs=False))
-  return data_dir
+  return prepare_tiny(str(tmp_path_factory.mktemp('tfds')))
 
 
 @pytest.fixture(scope='session')

@@ -8,9 +8,9 @@ import jax
 import numpy as np
 import pytest
 
-from input_pipeline import build
 from input_pipeline import video_io
 from tests.conftest import FIXTURE, ROOT, fixture_config
+from tests.input_pipeline.builders import fakes as builder_fakes
 from tps_jax import convert
 from tps_jax import predict
 
@@ -78,8 +78,7 @@ def test_own_videos_build_train_predict_matches_evaluation(tmp_path):
     video_io.write_video(manual / path, _moving_bar(1 if label == 'left' else -1))
   for split, rows in (('train', train), ('val', val)):
     (manual / f'{split}.txt').write_text(''.join(f'{p} {label}\n' for p, label in rows))
-  build.build('custom_videos', os.fspath(manual), data_dir=os.fspath(data_dir),
-              config='res128', num_workers=0)
+  builder_fakes.prepare('custom_videos', manual, data_dir)  # as the build app does
 
   data = [f'--config.dataset.data_dir={data_dir}']
   trained = _run('main.py', *TINY_CUSTOM, *data, f'--workdir={workdir}',

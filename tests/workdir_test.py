@@ -23,7 +23,7 @@ from tps_jax import reporting
 from tps_jax import train
 from tps_jax import weights
 from tps_jax import workdir as wd
-from tests.conftest import ROOT
+from tests.conftest import ROOT, prepare_tiny
 from tests.gcs_emulator import BUCKET
 from tests.main_runs import ENV, RESUME_FLAGS, RESUME_STEPS, run_main, train_losses
 
@@ -72,14 +72,9 @@ def test_history_on_gs_is_rewritten_whole_and_survives_a_resume(gcs):
 
 @pytest.fixture(scope='module')
 def gs_data_dir(gcs_server):
-  """``reversal_pairs/tiny`` prepared by TFDS straight into the bucket."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  import input_pipeline.synthetic  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-  data_dir = _url('tfds')
+  """``reversal_pairs/tiny`` prepared straight into the bucket."""
   with gcs_server.environ():
-    tfds.builder('reversal_pairs/tiny', data_dir=data_dir).download_and_prepare(
-        download_config=tfds.download.DownloadConfig(try_download_gcs=False))
-  return data_dir
+    return prepare_tiny(_url('tfds'))
 
 
 def test_main_py_trains_from_gs_data_into_a_gs_workdir_with_tensorboard_and_no_local_folder(

@@ -41,7 +41,6 @@ from input_pipeline import video_io
 from tps_jax import inference
 from tps_jax import models
 from tps_jax import weights
-from tps_jax import workdir as wd
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,12 +111,10 @@ def read_labels(path: str) -> List[str]:
 
 def dataset_class_names(config) -> Optional[List[str]]:
   """The class names of ``config.dataset`` if it is prepared (never prepares it), else None."""
-  d = config.dataset
-  if d.format == 'tfrecord':
-    ok = d.data_dir and wd.isfile(wd.join(d.data_dir, features.MANIFEST))
-    return list(features.read_manifest(d.data_dir)['class_names']) if ok else None
-  builder = pipeline.tfds_builder(d)
-  return list(builder.info.features['label'].names) if builder.is_prepared() else None
+  try:
+    return pipeline.get_dataset_info(config).class_names
+  except features.NotPreparedError:
+    return None
 
 
 def class_names(config, num_classes: int, labels: Optional[str] = None) -> List[str]:

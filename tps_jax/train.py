@@ -125,6 +125,7 @@ class _Run:
       if evaluate_only and not run_config.init_path(config) and not integrity.committed_steps(ckpt_dir):
         raise ValueError(f'nothing to evaluate: no checkpoint in {ckpt_dir} and no '
                          'config.init_from')
+      input_pipeline.prepare(config.dataset)  # rendered / built on first use
       self.info = input_pipeline.get_dataset_info(config)
       _check_not_empty(config, self.info, eval_splits)
       train_examples = self.info.num_examples[config.dataset.splits.train]

@@ -1,9 +1,9 @@
 """TFDS builders of tps-jax, one package each; importing one registers its TFDS name.
 
-``get_builder('something_something_v2', data_dir=..., config='res128')`` imports the
-right package and returns ``tfds.builder(...)``. Every builder reads a manual directory
-(nothing is downloaded) and writes the clip format of ``input_pipeline.features``.
-Which package defines which TFDS name is ``input_pipeline.registry``'s to say.
+Each package subclasses ``base.VideoBuilder`` and reads a manual directory (nothing is
+downloaded) into the clip format of ``input_pipeline.features``. Which package defines
+which TFDS name is ``input_pipeline.registry``'s to say; ``input_pipeline.build.prepare``
+builds them.
 """
 import importlib
 
@@ -17,6 +17,10 @@ class BuildError(ValueError):
   """Bad manual data (missing/unreadable file, unknown label, ...): one line, names the file."""
 
 
+class Interrupted(BuildError):
+  """Ctrl-C while preparing: the clips encoded so far are kept, the same command resumes."""
+
+
 def builder_class(name):
   """Imports and returns the builder class of ``name`` (TFDS name or registry name)."""
   if name not in BUILDERS:
@@ -25,9 +29,3 @@ def builder_class(name):
       raise ValueError(f'{name!r} is not built from a download; valid names: '
                        f'{", ".join(BUILDERS)}')
   return importlib.import_module(BUILDERS[name]).Builder
-
-
-def get_builder(name, **kwargs):
-  """``tfds.builder(name, **kwargs)`` after registering ``name`` (see ``BUILDERS``)."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  return tfds.builder(builder_class(name).name, **kwargs)

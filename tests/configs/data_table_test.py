@@ -2,9 +2,14 @@
 import pytest
 
 from configs import data_table
+from input_pipeline import registry
 
 
-@pytest.mark.parametrize('name', data_table.DATASETS)
+def test_every_registry_data_set_has_a_recipe_and_no_other():
+  assert list(data_table.RECIPES) == list(registry.SPECS)
+
+
+@pytest.mark.parametrize('name', registry.SPECS)
 def test_every_data_set_builds_a_dataset_and_an_input_section(name):
   d = data_table.dataset_config(name)
   c = data_table.input_config(name)
@@ -36,6 +41,12 @@ def test_synthetic_defaults_are_the_cpu_demo():
   tiny = data_table.input_config('synthetic_tiny')  # the tests keep crops and label swaps
   assert tiny.random_resized_crop and tiny.flip_mode == 'swap_labels'
   assert c.randaugment_num_ops == 0 and c.mixup_alpha == 0 and c.cutmix_alpha == 0
+  assert c.augment_on == 'device'  # the demo and its results table
+
+
+def test_the_guards_set_augments_on_the_host_where_its_bound_was_measured():
+  c = data_table.input_config('synthetic_mini')
+  assert (c.augment_on, c.image_size, c.eval_image_size, c.min_resize) == ('host', 16, 16, 16)
 
 
 def test_unknown_name_lists_the_valid_ones():

@@ -6,7 +6,7 @@ import sys
 import pytest
 import tensorflow_datasets as tfds
 
-from input_pipeline import builders
+from input_pipeline import build
 from tests.input_pipeline.builders import fakes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -25,7 +25,7 @@ def test_cli_builds_custom_videos_with_progress_in_clips_per_second(tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   assert 'clip/s' in result.stderr
   assert 'custom_videos/res128: 2 classes, train 2 clips' in result.stdout
-  builder = builders.get_builder('custom_videos', data_dir=f'{tmp_path}/d', config='res128')
+  builder = build.tfds_builder(fakes.dataset('custom_videos', f'{tmp_path}/d'))
   assert builder.info.splits['train'].num_examples == 2
   assert builder.info.features['label'].names == ['jump', 'run']
   assert len(list(tfds.as_numpy(builder.as_dataset('train')))) == 2
@@ -44,8 +44,7 @@ def test_cli_builds_the_data_set_of_a_config_file_and_names_a_bad_flag(tmp_path)
   result = run(f'--data_dir={tmp_path}/d')
   assert result.returncode == 0, result.stderr[-2000:]
   assert 'custom_videos/res128: 1 classes, train 1 clips' in result.stdout
-  assert builders.get_builder('custom_videos', data_dir=f'{tmp_path}/d',
-                              config='res128').is_prepared()
+  assert build.tfds_builder(fakes.dataset('custom_videos', f'{tmp_path}/d')).is_prepared()
   wrong = run(f'--data_dir={tmp_path}/d', '--dataset=ssv2')
   assert wrong.returncode == 1
   assert wrong.stderr.strip().splitlines()[-1].endswith(
@@ -70,7 +69,7 @@ def test_cli_builds_into_a_gs_data_dir_that_tfds_reads_back(gcs, tmp_path):
       env=dict(os.environ, HOME=str(tmp_path), **gcs.env))  # HOME: the resume cache
   assert result.returncode == 0, result.stderr[-2000:]
   assert 'custom_videos/res128: 2 classes, train 2 clips' in result.stdout
-  builder = builders.get_builder('custom_videos', data_dir=data_dir, config='res128')
+  builder = build.tfds_builder(fakes.dataset('custom_videos', data_dir))
   assert builder.is_prepared() and builder.info.features['label'].names == ['jump', 'run']
   assert len(list(tfds.as_numpy(builder.as_dataset('train')))) == 2
   assert not os.path.exists(os.path.join(ROOT, 'gs:'))

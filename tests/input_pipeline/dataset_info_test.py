@@ -1,12 +1,14 @@
-"""get_dataset_info preparing a download as main.py does: skip field, stale data, configs."""
+"""Preparing as main.py does (``prepare``, then ``get_dataset_info``, which never builds):
+skip field, stale data, configs, and what info says about data that is not prepared."""
 import os
 
 import numpy as np
 import pytest
 
 import input_pipeline
-from input_pipeline import build
-from input_pipeline.builders import _common
+from input_pipeline import builders
+from input_pipeline import features
+from input_pipeline.builders import base
 from tests.input_pipeline.builders import fakes as builder_fakes
 from tests.input_pipeline.fakes import make_config
 
@@ -26,17 +28,55 @@ def _custom(tmp_path, missing=False):
   return config
 
 
+def _main_prepares(config):
+  """What main.py does before training: prepare, then ask the info."""
+  input_pipeline.prepare(config.dataset)
+  return input_pipeline.get_dataset_info(config)
+
+
+def _files(root):
+  return sorted(os.path.join(r, f) for r, _, fs in os.walk(root) for f in fs)
+
+
+@pytest.mark.parametrize('name', ['synthetic_tiny', 'custom'])
+def test_info_on_an_unprepared_data_dir_builds_nothing_and_says_how_to_prepare(tmp_path,
+                                                                                name):
+  config = _custom(tmp_path) if name == 'custom' else make_config(name, str(tmp_path / 'd'))
+  before = _files(tmp_path)
+  how = ('python -m tps_jax.apps.build --dataset=custom --manual_dir=DOWNLOAD' if
+         name == 'custom' else r'main.py prepares it on first use \(input_pipeline.prepare')
+  with pytest.raises(features.NotPreparedError, match=(
+      rf'^{name}: \w+/\w+ is not prepared under {tmp_path}/d: .*{how}')) as e:
+    input_pipeline.get_dataset_info(config)  # custom: even with its download at hand
+  assert '\n' not in str(e.value)
+  assert _files(tmp_path) == before and not os.path.exists(tmp_path / 'd')
+
+
+def test_main_renders_the_synthetic_set_into_an_empty_data_dir_on_first_use(tmp_path):
+  config = make_config('synthetic_tiny', str(tmp_path / 'empty'))
+  assert _main_prepares(config).num_examples == {'train': 40, 'validation': 20, 'test': 20}
+  assert input_pipeline.prepare(config.dataset).reused  # the next run reads it
+
+
+def test_missing_manual_dir_is_a_one_line_error_naming_the_data_set(tmp_path):
+  config = make_config('ssv2', str(tmp_path))
+  config.dataset.manual_dir = str(tmp_path / 'no_such_download')
+  with pytest.raises(FileNotFoundError, match=r"^ssv2: not prepared under .*manual_dir=") as e:
+    input_pipeline.prepare(config.dataset)
+  assert '\n' not in str(e.value)
+
+
 def test_missing_clip_stops_preparation_naming_the_config_field(tmp_path):
   config = _custom(tmp_path, missing=True)
-  with pytest.raises(_common.BuildError, match=r'^custom_videos train: train.txt:3: no such '
+  with pytest.raises(base.BuildError, match=r'^custom_videos train: train.txt:3: no such '
                      r'file: .*gone.mp4 .*config.dataset.skip_unreadable=True'):
-    input_pipeline.get_dataset_info(config)
+    input_pipeline.prepare(config.dataset)
 
 
 def test_skip_unreadable_field_reaches_the_builder(tmp_path):
   config = _custom(tmp_path, missing=True)
   config.dataset.skip_unreadable = True
-  info = input_pipeline.get_dataset_info(config)
+  info = _main_prepares(config)
   assert info.num_examples == {'train': 2, 'validation': 1}
   assert info.class_names == ['jump', 'run']
   skipped = tmp_path / 'd/custom_videos/res128/1.0.0/skipped_train.txt'
@@ -45,43 +85,45 @@ def test_skip_unreadable_field_reaches_the_builder(tmp_path):
 
 def test_other_builder_config_prepared_is_refused_in_one_line(tmp_path):
   config = _custom(tmp_path)
-  build.build('custom', config.dataset.manual_dir, data_dir=config.dataset.data_dir,
-              config='res128', num_workers=0)
+  input_pipeline.prepare(config.dataset)
   config.dataset.builder_config = 'res256'
   config.dataset.manual_dir = None  # refused before the download is even looked at
-  with pytest.raises(FileNotFoundError, match=(
-      r'^custom: builder config res256 is not prepared under .* but res128 is: set '
-      r'config.dataset.builder_config=res128 .*--builder_config=res256\)$')) as e:
-    input_pipeline.get_dataset_info(config)
-  assert '\n' not in str(e.value)
+  for asked in (lambda: input_pipeline.prepare(config.dataset),
+                lambda: input_pipeline.get_dataset_info(config)):
+    with pytest.raises(FileNotFoundError, match=(
+        r'^custom: builder config res256 is not prepared under .* but res128 is: set '
+        r'config.dataset.builder_config=res128 .*--builder_config=res256\)$')) as e:
+      asked()
+    assert '\n' not in str(e.value)
 
 
 def test_ctrl_c_while_main_prepares_is_one_line_and_resumable(tmp_path, monkeypatch):
   config = _custom(tmp_path)
-  put = _common.EncodeCache.put
+  put = base.EncodeCache.put
 
   def interrupted(cache, key, result):  # Ctrl-C reaches the writer after the 1st clip
     if cache._entries:  # pylint: disable=protected-access
       raise KeyboardInterrupt
     put(cache, key, result)
 
-  monkeypatch.setattr(_common.EncodeCache, 'put', interrupted)
-  with pytest.raises(_common.BuildError, match=r'^custom: preparing custom_videos was '
+  monkeypatch.setattr(base.EncodeCache, 'put', interrupted)
+  with pytest.raises(builders.Interrupted, match=r'^custom: preparing custom_videos was '
                      r'interrupted \(Ctrl-C\); .* run the same command again to resume$'):
-    input_pipeline.get_dataset_info(config)
-  monkeypatch.setattr(_common.EncodeCache, 'put', put)
-  assert input_pipeline.get_dataset_info(config).num_examples == {'train': 2, 'validation': 1}
+    input_pipeline.prepare(config.dataset)
+  monkeypatch.setattr(base.EncodeCache, 'put', put)
+  assert _main_prepares(config).num_examples == {'train': 2, 'validation': 1}
 
 
 def test_changed_annotation_is_refused_when_main_prepares(tmp_path):
   config = _custom(tmp_path)
-  assert input_pipeline.get_dataset_info(config).num_examples['train'] == 2
+  assert _main_prepares(config).num_examples['train'] == 2
   builder_fakes.write_text(f'{config.dataset.manual_dir}/train.txt', 'a.mp4 run\nb.mp4 run\n')
-  with pytest.raises(_common.StaleDataError, match=r'train.txt changed; rebuild it with '
+  with pytest.raises(base.StaleDataError, match=r'train.txt changed; rebuild it with '
                      r'--overwrite \(python -m tps_jax.apps.build --dataset=custom_videos'):
-    input_pipeline.get_dataset_info(config)
+    input_pipeline.prepare(config.dataset)
+  assert input_pipeline.get_dataset_info(config).num_examples['train'] == 2  # only reads
   config.dataset.manual_dir = None  # without the download there is nothing to compare
-  assert input_pipeline.get_dataset_info(config).num_examples['train'] == 2
+  assert _main_prepares(config).num_examples['train'] == 2
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-r"""Builds one of the tps-jax TFDS data sets from its manual directory (``input_pipeline.build``).
+r"""Builds one of the tps-jax TFDS data sets from its manual directory (``build.prepare``).
 
     python -m tps_jax.apps.build --dataset=ssv2 --manual_dir=/data/ssv2 \
         --data_dir=~/tensorflow_datasets [--builder_config=res128] [--num_workers=16] \
@@ -25,6 +25,7 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from configs import data_table
 from input_pipeline import build
 from input_pipeline import builders
 from input_pipeline import registry
@@ -52,13 +53,8 @@ _MAX_EXAMPLES = flags.DEFINE_integer('max_examples_per_split', None,
                                      'write at most this many clips per split (a dry run)')
 
 
-def _first(flag, config_value):
-  """The flag's value when given, else the config's."""
-  return flag.value if flag.present or config_value is None else config_value
-
-
 def _arguments():
-  """``(dataset, manual_dir, kwargs of build.build)`` from the flags and ``--config``."""
+  """``(dataset section, kwargs of build.prepare)`` from the flags and ``--config``."""
   d = _CONFIG.value.dataset if _CONFIG.value is not None else None
   if d is not None:
     if _DATASET.present and registry.get(_DATASET.value).name != d.name:
@@ -68,36 +64,36 @@ def _arguments():
       sys.exit(f'build: config.dataset.name={d.name!r} is not built from a manual '
                f'directory (main.py prepares it); built ones: '
                f'{", ".join(registry.buildable())}')
-  get = lambda flag, field: _first(flag, d[field] if d is not None else None)
-  dataset = get(_DATASET, 'name')
-  manual_dir = get(_MANUAL_DIR, 'manual_dir')
-  if dataset is None or manual_dir is None:
+  elif _DATASET.value is not None:
+    d = data_table.dataset_config(registry.get(_DATASET.value).name)
+  for flag, field in ((_MANUAL_DIR, 'manual_dir'), (_DATA_DIR, 'data_dir'),
+                      (_BUILDER_CONFIG, 'builder_config'), (_SKIP, 'skip_unreadable')):
+    if d is not None and flag.present:  # a flag given as well wins
+      d[field] = flag.value
+  if d is None or d.manual_dir is None:
     sys.exit('build: pass --dataset (or --config) and --manual_dir (or '
              '--config.dataset.manual_dir)')
-  if _CLASS_NAMES.value and builders.builder_class(dataset).name != 'custom_videos':
-    sys.exit(f'build: --class_names only applies to custom_videos, not {dataset}')
-  return dataset, manual_dir, dict(
-      data_dir=get(_DATA_DIR, 'data_dir'), config=get(_BUILDER_CONFIG, 'builder_config'),
-      skip_unreadable=bool(get(_SKIP, 'skip_unreadable')), num_workers=_NUM_WORKERS.value,
-      overwrite=_OVERWRITE.value, class_names=_CLASS_NAMES.value,
-      max_examples_per_split=_MAX_EXAMPLES.value)
+  if _CLASS_NAMES.value and builders.builder_class(d.name).name != 'custom_videos':
+    sys.exit(f'build: --class_names only applies to custom_videos, not {d.name}')
+  return d, dict(num_workers=_NUM_WORKERS.value, overwrite=_OVERWRITE.value,
+                 class_names=_CLASS_NAMES.value, max_examples_per_split=_MAX_EXAMPLES.value)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  dataset, manual_dir, kwargs = _arguments()
+  dataset, kwargs = _arguments()
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   tfds.disable_progress_bar()  # ours counts clips/s; TFDS's would draw over it
   start = time.time()
   try:
-    builder = build.build(dataset, manual_dir, **kwargs)
-  except builders.BuildError as e:
-    sys.exit(f'error: {e}')  # already one line naming the data set, split and file
-  except KeyboardInterrupt:  # 130, as any program stopped by SIGINT
+    builder = build.prepare(dataset, explicit=True, **kwargs)
+  except (builders.Interrupted, KeyboardInterrupt):  # 130, as any program stopped by SIGINT
     print('interrupted: the clips encoded so far are kept; run the same command again '
           'to resume', file=sys.stderr)
     sys.exit(130)
+  except builders.BuildError as e:
+    sys.exit(f'error: {e}')  # already one line naming the data set, split and file
   info = builder.info
   splits = ', '.join(f'{s} {info.splits[s].num_examples}' +
                      (f' (+{n} skipped)' if (n := info.metadata.get(f'skipped_{s}')) else '')

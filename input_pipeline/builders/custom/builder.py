@@ -16,14 +16,14 @@ names, or ``'0' .. str(max index)`` for indices.
 import os
 import re
 
-from input_pipeline.builders import _common
+from input_pipeline.builders import base
 
 # Annotation file stem -> split name (the other builders' names).
 _SPLITS = {'train': 'train', 'val': 'validation', 'validation': 'validation', 'test': 'test'}
 _CLASSES_FILE = 'classes.txt'
 
 
-class Builder(_common.VideoBuilder):
+class Builder(base.VideoBuilder):
   """Videos of your own, listed in train/val/test annotation files (see module doc)."""
   name = 'custom_videos'
   DESCRIPTION = 'A video classification data set built from a folder of the user\'s videos.'
@@ -46,15 +46,15 @@ class Builder(_common.VideoBuilder):
       found = [f for f in (stem + '.txt', stem + '.csv')
                if os.path.isfile(os.path.join(manual_dir, f))]
       if split in entries and found:
-        raise _common.BuildError(f'{self.name}: both val and validation annotation files '
+        raise base.BuildError(f'{self.name}: both val and validation annotation files '
                                  f'in {manual_dir}; keep one')
       if len(found) > 1:
-        raise _common.BuildError(f'{self.name}: both {found[0]} and {found[1]} in '
+        raise base.BuildError(f'{self.name}: both {found[0]} and {found[1]} in '
                                  f'{manual_dir}; keep one')
       if found:
         entries[split] = self._read_list(split, manual_dir, found[0])
     if not entries:
-      raise _common.BuildError(
+      raise base.BuildError(
           f'{self.name}: no annotation file in {manual_dir}: expected train.txt or '
           f'train.csv (and val/test), see MANUAL_DOWNLOAD_INSTRUCTIONS')
     class_names, source = self._resolve_class_names(manual_dir, entries)
@@ -65,15 +65,15 @@ class Builder(_common.VideoBuilder):
       for where, path, label in rows:
         if _is_index(label):
           if not 0 <= int(label) < len(class_names):
-            raise _common.BuildError(f'{self.name} {split}: {where}: label {label} is not '
+            raise base.BuildError(f'{self.name} {split}: {where}: label {label} is not '
                                      f'in [0, {len(class_names)}) ({source})')
           label = int(label)
         elif label in index:
           label = index[label]
         else:
-          raise _common.BuildError(f'{self.name} {split}: {where}: label {label!r} is not '
+          raise base.BuildError(f'{self.name} {split}: {where}: label {label!r} is not '
                                    f'in the class list ({source})')
-        clips.append(_common.Clip(os.path.join(manual_dir, path), label,
+        clips.append(base.Clip(os.path.join(manual_dir, path), label,
                                   os.path.normpath(path), where))
       splits[split] = clips
     return class_names, splits
@@ -84,19 +84,19 @@ class Builder(_common.VideoBuilder):
     rows, first = [], None
     if filename.endswith('.csv'):
       lines = ((n, (r['path'], r['label']))
-               for n, r in _common.read_csv(context, path, header=('path', 'label')))
+               for n, r in base.read_csv(context, path, header=('path', 'label')))
     else:
       lines = ((n, self._split_line(context, f'{filename}:{n}', manual_dir, line))
-               for n, line in _common.read_lines(context, path))
+               for n, line in base.read_lines(context, path))
     for number, (video, label) in lines:
       where = f'{filename}:{number}'
       if not video or not label:
-        raise _common.BuildError(f'{context}: {where}: empty path or label')
+        raise base.BuildError(f'{context}: {where}: empty path or label')
       if first is None:
         first = (where, _is_index(label))
       elif _is_index(label) != first[1]:
         kinds = ('a class name', 'an index')
-        raise _common.BuildError(
+        raise base.BuildError(
             f'{context}: {where}: label {label!r} is {kinds[_is_index(label)]} but '
             f'{first[0]} gave {kinds[first[1]]}; use one label format per file')
       rows.append((where, video, label))
@@ -107,12 +107,12 @@ class Builder(_common.VideoBuilder):
     tokens = line.split()
     if len(tokens) == 3 and tokens[1].isdigit():
       if os.path.isfile(os.path.join(manual_dir, tokens[0])):
-        raise _common.BuildError(f'{context}: {where}: "path num_frames label" is for '
+        raise base.BuildError(f'{context}: {where}: "path num_frames label" is for '
                                  f'frame folders, but {tokens[0]} is a file')
       return tokens[0], tokens[2]
     if len(tokens) == 2:
       return tuple(tokens)
-    raise _common.BuildError(
+    raise base.BuildError(
         f'{context}: {where}: expected "path label" or "path num_frames label", got '
         f'{line!r} (for paths with spaces use a CSV with a quoted path)')
 
@@ -123,7 +123,7 @@ class Builder(_common.VideoBuilder):
       names = os.path.join(manual_dir, _CLASSES_FILE)
     if isinstance(names, (str, os.PathLike)):
       source = f'class names from {os.fspath(names)}'
-      names = [line for _, line in _common.read_lines(self.name, names)]
+      names = [line for _, line in base.read_lines(self.name, names)]
       return names, f'{len(names)} {source}'
     if names is not None:
       return list(names), f'{len(names)} class names given'
@@ -131,7 +131,7 @@ class Builder(_common.VideoBuilder):
     kinds = {split: _is_index(rows[0][2]) for split, rows in entries.items() if rows}
     if len(set(kinds.values())) > 1:
       found = ', '.join(f'{split}: {("names", "indices")[k]}' for split, k in kinds.items())
-      raise _common.BuildError(
+      raise base.BuildError(
           f'{self.name}: some annotation files give class indices and others class names '
           f'({found}); add {_CLASSES_FILE} to the manual dir or pass class_names')
     if any(kinds.values()):

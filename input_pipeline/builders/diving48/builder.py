@@ -1,13 +1,13 @@
 """Diving-48 (V2 labels) from its official download (mp4 videos + JSON lists)."""
 import os
 
-from input_pipeline.builders import _common
+from input_pipeline.builders import base
 
 _SPLIT_FILES = {'train': 'Diving48_V2_train.json', 'test': 'Diving48_V2_test.json'}
 _VOCAB = 'Diving48_vocab.json'
 
 
-class Builder(_common.VideoBuilder):
+class Builder(base.VideoBuilder):
   """Diving-48 V2: 48 dive classes, about 15k train / 1,970 test clips."""
   name = 'diving48'
   DESCRIPTION = ('Diving-48 with the cleaned V2 labels. Class name = the four vocabulary '
@@ -27,20 +27,20 @@ class Builder(_common.VideoBuilder):
   """
 
   def _read_annotations(self, manual_dir):
-    vocab = _common.read_json(self.name, os.path.join(manual_dir, _VOCAB))
+    vocab = base.read_json(self.name, os.path.join(manual_dir, _VOCAB))
     class_names = [' '.join(words) for words in vocab]
     splits = {}
     for split, filename in _SPLIT_FILES.items():
       path = os.path.join(manual_dir, filename)
       clips = []
-      for i, item in enumerate(_common.read_json(f'{self.name} {split}', path)):
+      for i, item in enumerate(base.read_json(f'{self.name} {split}', path)):
         where = f'{filename}[{i}]'
         label = item['label']
         if not isinstance(label, int) or not 0 <= label < len(class_names):
-          raise _common.BuildError(
+          raise base.BuildError(
               f'{self.name} {split}: {where}: label {label!r} is not in '
               f'[0, {len(class_names)}) of {_VOCAB}')
         video = os.path.join(manual_dir, 'rgb', f'{item["vid_name"]}.mp4')
-        clips.append(_common.Clip(video, label, item['vid_name'], where))
+        clips.append(base.Clip(video, label, item['vid_name'], where))
       splits[split] = clips
     return class_names, splits

@@ -4,7 +4,7 @@ import os
 from absl import logging
 
 from input_pipeline import video_io
-from input_pipeline.builders import _common
+from input_pipeline.builders import base
 
 _COLUMNS = ('label', 'youtube_id', 'time_start', 'time_end')
 # Names the official CSVs go by (DeepMind's, the ActivityNet crawler's, cvdfoundation's).
@@ -18,7 +18,7 @@ def clip_name(youtube_id, time_start, time_end):
   return f'{youtube_id}_{int(float(time_start)):06d}_{int(float(time_end)):06d}'
 
 
-class Builder(_common.VideoBuilder):
+class Builder(base.VideoBuilder):
   """Kinetics-400: 400 classes, about 240k train / 20k validation 10-second clips."""
   name = 'kinetics400'
   DESCRIPTION = ('Kinetics-400. Class indices follow the sorted class names of the '
@@ -50,17 +50,17 @@ class Builder(_common.VideoBuilder):
       for filename, number, row in split_rows:
         where = f'{filename}:{number}'
         if row['label'] not in index:
-          raise _common.BuildError(
+          raise base.BuildError(
               f'{self.name} {split}: {where}: label {row["label"]!r} is not among the '
               f'{len(class_names)} classes of the train CSV')
         try:
           name = clip_name(row['youtube_id'], row['time_start'], row['time_end'])
         except ValueError:
-          raise _common.BuildError(f'{self.name} {split}: {where}: time_start/time_end '
+          raise base.BuildError(f'{self.name} {split}: {where}: time_start/time_end '
                                    f'are not numbers') from None
         path = videos.get(name) or videos.get(row['youtube_id'])
         path = path or os.path.join(manual_dir, '**', name + '.mp4')  # reported missing
-        clips.append(_common.Clip(path, index[row['label']], name, where))
+        clips.append(base.Clip(path, index[row['label']], name, where))
       splits[split] = clips
     return class_names, splits
 
@@ -71,13 +71,13 @@ class Builder(_common.VideoBuilder):
              if os.path.isfile(os.path.join(manual_dir, d, p + n + '.csv'))]
     if len(found) != 1:
       what = 'several CSVs: ' + ', '.join(found) if found else 'no CSV'
-      raise _common.BuildError(
+      raise base.BuildError(
           f'{self.name} {split}: {what} in {manual_dir} (or annotations/), expected one of '
           f'{", ".join(n + ".csv" for n in _SPLIT_NAMES[split])} (see '
           f'MANUAL_DOWNLOAD_INSTRUCTIONS)')
     path = os.path.join(manual_dir, found[0])
     return [(found[0], number, row) for number, row in
-            _common.read_csv(f'{self.name} {split}', path, header=_COLUMNS)]
+            base.read_csv(f'{self.name} {split}', path, header=_COLUMNS)]
 
 
 def _index_videos(root):

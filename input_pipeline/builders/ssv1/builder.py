@@ -1,7 +1,7 @@
 """Something-Something V1 from its official download (JPEG frame folders + CSVs)."""
 import os
 
-from input_pipeline.builders import _common
+from input_pipeline.builders import base
 from input_pipeline.builders.ssv2 import builder as ssv2
 
 _FRAME_DIR = '20bn-something-something-v1'
@@ -10,7 +10,7 @@ _SPLIT_FILES = {'train': 'something-something-v1-train.csv',
                 'validation': 'something-something-v1-validation.csv'}
 
 
-class Builder(_common.VideoBuilder):
+class Builder(base.VideoBuilder):
   """Something-Something V1: 174 classes, 86,017 train / 11,522 validation clips."""
   name = 'something_something_v1'
   DESCRIPTION = ('Something-Something V1: 174 template actions on objects, stored as '
@@ -27,20 +27,20 @@ class Builder(_common.VideoBuilder):
 
   def _read_annotations(self, manual_dir):
     labels_path = os.path.join(manual_dir, _LABELS)
-    class_names = [line for _, line in _common.read_lines(self.name, labels_path)]
+    class_names = [line for _, line in base.read_lines(self.name, labels_path)]
     index = {name: i for i, name in enumerate(class_names)}
     splits = {}
     for split, filename in _SPLIT_FILES.items():
       path = os.path.join(manual_dir, filename)
       clips = []
-      for number, line in _common.read_lines(f'{self.name} {split}', path):
+      for number, line in base.read_lines(f'{self.name} {split}', path):
         where = f'{filename}:{number}'
         video_id, _, name = line.partition(';')
         if name not in index:
-          raise _common.BuildError(
+          raise base.BuildError(
               f'{self.name} {split}: {where}: expected "<id>;<class name from {_LABELS}>", '
               f'got {line!r}')
-        clips.append(_common.Clip(os.path.join(manual_dir, _FRAME_DIR, video_id),
+        clips.append(base.Clip(os.path.join(manual_dir, _FRAME_DIR, video_id),
                                   index[name], video_id, where))
       splits[split] = clips
     return class_names, splits

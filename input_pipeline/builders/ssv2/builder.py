@@ -1,7 +1,7 @@
 """Something-Something V2 from its official download (webm videos + label JSONs)."""
 import os
 
-from input_pipeline.builders import _common
+from input_pipeline.builders import base
 
 _VIDEO_DIR = '20bn-something-something-v2'
 # Annotation file -> the names it goes by: as the release ships it, and as mmaction's
@@ -20,7 +20,7 @@ def template_to_class(template):
   return template.replace('[', '').replace(']', '')
 
 
-class Builder(_common.VideoBuilder):
+class Builder(base.VideoBuilder):
   """Something-Something V2: 174 classes, 168,913 train / 24,777 validation videos."""
   name = 'something_something_v2'
   DESCRIPTION = ('Something-Something V2: 174 template actions on objects (test split '
@@ -44,28 +44,28 @@ class Builder(_common.VideoBuilder):
   """
 
   def _read_annotations(self, manual_dir):
-    find = lambda kind: _common.find_annotation(self.name, manual_dir, _FILES[kind],
+    find = lambda kind: base.find_annotation(self.name, manual_dir, _FILES[kind],
                                                 skip_dirs=(_VIDEO_DIR,))
     labels_path = find('labels')
     labels_name = os.path.relpath(labels_path, manual_dir)
-    mapping = _common.read_json(self.name, labels_path)
+    mapping = base.read_json(self.name, labels_path)
     class_names = sorted(mapping, key=lambda name: int(mapping[name]))
     if [int(mapping[n]) for n in class_names] != list(range(len(class_names))):
-      raise _common.BuildError(
+      raise base.BuildError(
           f'{self.name}: {labels_path}: indices are not 0..{len(class_names) - 1}')
     splits = {}
     for split in _SPLITS:
       path = find(split)
       filename = os.path.relpath(path, manual_dir)
       clips = []
-      for i, item in enumerate(_common.read_json(f'{self.name} {split}', path)):
+      for i, item in enumerate(base.read_json(f'{self.name} {split}', path)):
         where = f'{filename}[{i}]'
         name = template_to_class(item['template'])
         if name not in mapping:
-          raise _common.BuildError(
+          raise base.BuildError(
               f'{self.name} {split}: {where}: template {item["template"]!r} is not in '
               f'{labels_name}')
         video = os.path.join(manual_dir, _VIDEO_DIR, f'{item["id"]}.webm')
-        clips.append(_common.Clip(video, int(mapping[name]), str(item['id']), where))
+        clips.append(base.Clip(video, int(mapping[name]), str(item['id']), where))
       splits[split] = clips
     return class_names, splits

@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from input_pipeline.builders import _common
+from input_pipeline.builders import base
 from tests.input_pipeline.builders import fakes
 
 
@@ -121,7 +121,7 @@ def test_bad_input_is_one_line_naming_file_and_line(tmp_path, files, message):
   manual = _videos(tmp_path / 'm')
   for name, text in files.items():
     fakes.write_text(f'{manual}/{name}', text)
-  with pytest.raises(_common.BuildError, match=message) as error:
+  with pytest.raises(base.BuildError, match=message) as error:
     _prepare(manual, tmp_path)
   assert '\n' not in str(error.value)
 

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from input_pipeline.builders import _common
+from input_pipeline.builders import base
 from tests.input_pipeline.builders import fakes
 
 _VOCAB = [['Back', '15som', 'NoTwis', 'TUCK'], ['Forward', '25som', '1Twis', 'PIKE'],
@@ -36,7 +36,7 @@ def test_builds_train_and_test_with_vocab_class_names(tmp_path):
 
 def test_label_outside_vocab_names_file_and_entry(tmp_path):
   manual = _manual_dir(tmp_path / 'm', test=[{'vid_name': 'ccc_00003', 'label': 48}])
-  with pytest.raises(_common.BuildError, match=r'^diving48 test: Diving48_V2_test.json\[0\]: '
+  with pytest.raises(base.BuildError, match=r'^diving48 test: Diving48_V2_test.json\[0\]: '
                      r'label 48 is not in \[0, 3\)'):
     fakes.prepare('diving48', manual, tmp_path / 'd')
 
@@ -44,7 +44,7 @@ def test_label_outside_vocab_names_file_and_entry(tmp_path):
 def test_missing_video_names_split_and_file(tmp_path):
   manual = _manual_dir(tmp_path / 'm')
   os.remove(f'{manual}/rgb/bbb_00002.mp4')
-  with pytest.raises(_common.BuildError, match=r'^diving48 train: Diving48_V2_train.json\[1\]: '
+  with pytest.raises(base.BuildError, match=r'^diving48 train: Diving48_V2_train.json\[1\]: '
                      r'no such file: .*rgb/bbb_00002.mp4 ' + fakes.SKIP_HINT + '$'):
     fakes.prepare('diving48', manual, tmp_path / 'd')
 
@@ -52,7 +52,7 @@ def test_missing_video_names_split_and_file(tmp_path):
 def test_zero_length_video_names_split_and_file(tmp_path):
   manual = _manual_dir(tmp_path / 'm')
   open(f'{manual}/rgb/ccc_00003.mp4', 'w').close()
-  with pytest.raises(_common.BuildError, match=r'^diving48 test: Diving48_V2_test.json\[0\]: '
+  with pytest.raises(base.BuildError, match=r'^diving48 test: Diving48_V2_test.json\[0\]: '
                      r'empty \(zero-byte\) video file: .*ccc_00003.mp4 '
                      + fakes.SKIP_HINT + '$'):
     fakes.prepare('diving48', manual, tmp_path / 'd')

@@ -6,13 +6,15 @@ import numpy as np
 from PIL import Image
 import tensorflow_datasets as tfds
 
+from configs import data_table
+from input_pipeline import build
+from input_pipeline import registry
 from input_pipeline import video_io
-from input_pipeline.builders import _common
-from input_pipeline.builders import get_builder
+from input_pipeline.builders import base
 
 HEIGHT, WIDTH, FRAMES = 32, 48, 8
 # The end of a missing / unreadable video error: it names the flags that skip it.
-SKIP_HINT = re.escape(_common.SKIP_HINT)
+SKIP_HINT = re.escape(base.SKIP_HINT)
 
 
 def frames(seed, num_frames=FRAMES, height=HEIGHT, width=WIDTH):
@@ -44,13 +46,21 @@ def write_text(path, text):
   return path
 
 
-def prepare(name, manual_dir, data_dir, config='res128', **kwargs):
-  """Builds data set `name` from manual_dir into data_dir; returns the builder."""
-  builder = get_builder(name, data_dir=os.fspath(data_dir), config=config,
-                        num_workers=kwargs.pop('num_workers', 0), **kwargs)
-  builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir)))
-  return builder
+def dataset(name, data_dir, config='res128', manual_dir=None, skip_unreadable=False):
+  """The `dataset` config section of data set `name` (registry or TFDS name) in data_dir."""
+  d = data_table.dataset_config(registry.get(name).name)
+  d.data_dir, d.builder_config = os.fspath(data_dir), config
+  d.manual_dir = manual_dir and os.fspath(manual_dir)
+  d.skip_unreadable = skip_unreadable
+  return d
+
+
+def prepare(name, manual_dir, data_dir, config='res128', skip_unreadable=False, **kwargs):
+  """Builds data set `name` from manual_dir into data_dir as the build app does (in this
+  process, ``num_workers=0`` unless given); returns the builder."""
+  kwargs.setdefault('num_workers', 0)
+  return build.prepare(dataset(name, data_dir, config, manual_dir, skip_unreadable),
+                       explicit=True, **kwargs)
 
 
 def examples(builder, split):

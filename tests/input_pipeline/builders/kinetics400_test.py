@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from input_pipeline.builders import _common
+from input_pipeline.builders import base
 from tests.input_pipeline.builders import fakes
 
 _HEADER = 'label,youtube_id,time_start,time_end,split\n'
@@ -44,7 +44,7 @@ def test_builds_either_layout_with_sorted_class_indices(tmp_path, label_folders,
 def test_missing_video_names_split_csv_line_and_clip(tmp_path):
   manual = _manual_dir(tmp_path / 'm', label_folders=True)
   os.remove(f'{manual}/train/abseiling/abs1_000000_000010.mp4')
-  with pytest.raises(_common.BuildError, match=r'^kinetics400 train: kinetics-400_train.csv:3: '
+  with pytest.raises(base.BuildError, match=r'^kinetics400 train: kinetics-400_train.csv:3: '
                      r'no such file: .*abs1_000000_000010.mp4 ' + fakes.SKIP_HINT + '$'):
     fakes.prepare('kinetics400', manual, tmp_path / 'd')
 
@@ -52,14 +52,14 @@ def test_missing_video_names_split_csv_line_and_clip(tmp_path):
 def test_missing_csv_names_split_and_expected_files(tmp_path):
   manual = _manual_dir(tmp_path / 'm', label_folders=False)
   os.remove(f'{manual}/kinetics-400_val.csv')
-  with pytest.raises(_common.BuildError, match=r'^kinetics400 validation: no CSV .*validate.csv'):
+  with pytest.raises(base.BuildError, match=r'^kinetics400 validation: no CSV .*validate.csv'):
     fakes.prepare('kinetics400', manual, tmp_path / 'd')
 
 
 def test_validation_label_unseen_in_train_is_an_error(tmp_path):
   manual = _manual_dir(tmp_path / 'm', label_folders=False)
   fakes.write_text(f'{manual}/kinetics-400_val.csv', _HEADER + 'archery,abs2,30,40,val\n')
-  with pytest.raises(_common.BuildError, match=r'^kinetics400 validation: '
+  with pytest.raises(base.BuildError, match=r'^kinetics400 validation: '
                      r'kinetics-400_val.csv:2: label .archery. is not among the 3 classes'):
     fakes.prepare('kinetics400', manual, tmp_path / 'd')
 

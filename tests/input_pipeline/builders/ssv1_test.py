@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from input_pipeline.builders import _common
+from input_pipeline.builders import base
 from tests.input_pipeline.builders import fakes
 
 _CLASSES = ['Holding something', 'Pushing something from left to right',
@@ -35,14 +35,14 @@ def test_builds_labels_by_line_of_labels_csv(tmp_path):
 
 def test_unknown_class_names_file_and_line(tmp_path):
   manual = _manual_dir(tmp_path / 'm', train='100;Holding something\n101;Juggling\n')
-  with pytest.raises(_common.BuildError, match=r'^something_something_v1 train: '
+  with pytest.raises(base.BuildError, match=r'^something_something_v1 train: '
                      r'something-something-v1-train.csv:2: .*Juggling'):
     fakes.prepare('something_something_v1', manual, tmp_path / 'd')
 
 
 def test_missing_frame_folder_names_split_and_file(tmp_path):
   manual = _manual_dir(tmp_path / 'm', validation='201;Holding something\n')
-  with pytest.raises(_common.BuildError, match=r'^something_something_v1 validation: '
+  with pytest.raises(base.BuildError, match=r'^something_something_v1 validation: '
                      r'something-something-v1-validation.csv:1: no such file: .*/201 '
                      + fakes.SKIP_HINT + '$'):
     fakes.prepare('something_something_v1', manual, tmp_path / 'd')
@@ -51,6 +51,6 @@ def test_missing_frame_folder_names_split_and_file(tmp_path):
 def test_corrupt_frame_names_split_and_frame(tmp_path):
   manual = _manual_dir(tmp_path / 'm')
   fakes.write_text(f'{manual}/20bn-something-something-v1/101/00003.jpg', 'not a jpeg')
-  with pytest.raises(_common.BuildError, match=r'^something_something_v1 train: '
+  with pytest.raises(base.BuildError, match=r'^something_something_v1 train: '
                      r'something-something-v1-train.csv:2: cannot decode frame .*101/00003.jpg'):
     fakes.prepare('something_something_v1', manual, tmp_path / 'd')

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from input_pipeline.builders import _common
+from input_pipeline.builders import base
 from input_pipeline.builders.ssv2 import builder as ssv2
 from tests.input_pipeline.builders import fakes
 
@@ -54,7 +54,7 @@ def test_builds_labels_from_normalised_templates_and_resizes_short_side(tmp_path
 
 def test_unknown_template_names_file_and_entry(tmp_path):
   manual = _manual_dir(tmp_path / 'm', validation=[_entry('21', 'Juggling [something]')])
-  with pytest.raises(_common.BuildError, match=r'^something_something_v2 validation: '
+  with pytest.raises(base.BuildError, match=r'^something_something_v2 validation: '
                      r'labels/validation.json\[0\]: template .Juggling'):
     fakes.prepare('something_something_v2', manual, tmp_path / 'd')
 
@@ -62,7 +62,7 @@ def test_unknown_template_names_file_and_entry(tmp_path):
 def test_missing_video_names_split_and_file(tmp_path):
   manual = _manual_dir(tmp_path / 'm')
   os.remove(f'{manual}/20bn-something-something-v2/12.webm')
-  with pytest.raises(_common.BuildError, match=r'^something_something_v2 train: '
+  with pytest.raises(base.BuildError, match=r'^something_something_v2 train: '
                      r'labels/train.json\[1\]: no such file: .*/12.webm '
                      + fakes.SKIP_HINT + '$'):
     fakes.prepare('something_something_v2', manual, tmp_path / 'd')
@@ -71,7 +71,7 @@ def test_missing_video_names_split_and_file(tmp_path):
 def test_unreadable_video_names_split_and_file(tmp_path):
   manual = _manual_dir(tmp_path / 'm')
   fakes.write_text(f'{manual}/20bn-something-something-v2/21.webm', 'not a video')
-  with pytest.raises(_common.BuildError, match=r'^something_something_v2 validation: '
+  with pytest.raises(base.BuildError, match=r'^something_something_v2 validation: '
                      r'labels/validation.json\[0\]: cannot decode video .*/21.webm'):
     fakes.prepare('something_something_v2', manual, tmp_path / 'd', num_workers=2)
 
@@ -79,7 +79,7 @@ def test_unreadable_video_names_split_and_file(tmp_path):
 def test_missing_labels_file_names_the_release_name_and_mmactions(tmp_path):
   manual = _manual_dir(tmp_path / 'm')
   os.remove(f'{manual}/labels/labels.json')
-  with pytest.raises(_common.BuildError, match=r'^something_something_v2: missing annotation '
+  with pytest.raises(base.BuildError, match=r'^something_something_v2: missing annotation '
                      r'file: none of something-something-v2-labels.json / labels.json in '):
     fakes.prepare('something_something_v2', manual, tmp_path / 'd')
 
@@ -97,13 +97,13 @@ def test_release_file_names_are_accepted_wherever_the_release_puts_them(tmp_path
 def test_two_files_for_one_role_are_refused_naming_both(tmp_path):
   manual = _manual_dir(tmp_path / 'm')
   fakes.write_text(f'{manual}/something-something-v2-train.json', '[]')
-  with pytest.raises(_common.BuildError, match=r'several annotation files for one role in '
+  with pytest.raises(base.BuildError, match=r'several annotation files for one role in '
                      r'.*: something-something-v2-train.json, labels/train.json; keep one$'):
     fakes.prepare('something_something_v2', manual, tmp_path / 'd')
 
 
 def test_missing_manual_dir_is_one_line_naming_data_set(tmp_path):
-  with pytest.raises(_common.BuildError) as error:
+  with pytest.raises(base.BuildError) as error:
     fakes.prepare('something_something_v2', tmp_path / 'nowhere', tmp_path / 'd')
   message = str(error.value)
   assert message.startswith('something_something_v2: ') and 'nowhere' in message

@@ -6,13 +6,13 @@ import subprocess
 import sys
 
 import pytest
-import tensorflow_datasets as tfds
 
 from input_pipeline import build
-from input_pipeline.builders import _common
+from input_pipeline import builders
+from input_pipeline.builders import base
 from tests.input_pipeline.builders import fakes
 
-_ENCODE = _common.encode_clip
+_ENCODE = base.encode_clip
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 
@@ -28,11 +28,6 @@ def _manual_dir(root, train='a.mp4 jump\nb.mp4 run\n', val='c.webm jump\n'):
 
 def _labels(builder, split):
   return {k: v[0] for k, v in fakes.examples(builder, split).items()}
-
-
-def _overwrite():
-  return tfds.download.DownloadConfig(
-      download_mode=tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS)
 
 
 def _truncate(path):
@@ -53,15 +48,12 @@ def test_relabelled_clip_is_refused_naming_the_file_then_rebuilt_with_overwrite(
   manual = _manual_dir(tmp_path / 'm')
   fakes.prepare('custom_videos', manual, tmp_path / 'd')
   fakes.write_text(f'{manual}/train.txt', 'a.mp4 run\nb.mp4 jump\n')  # a fixed annotation
-  with pytest.raises(_common.StaleDataError, match=(
+  with pytest.raises(base.StaleDataError, match=(
       r'^custom_videos/res128 in .* was prepared from other inputs than .*: train.txt '
       r'changed; rebuild it with --overwrite \(python -m tps_jax.apps.build '
       r'--dataset=custom_videos .* --overwrite\)$')):
     fakes.prepare('custom_videos', manual, tmp_path / 'd')
-  builder = fakes.get_builder('custom_videos', data_dir=os.fspath(tmp_path / 'd'),
-                              config='res128', num_workers=0)
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=manual, download_mode=tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS))
+  builder = fakes.prepare('custom_videos', manual, tmp_path / 'd', overwrite=True)
   assert _labels(builder, 'train') == {'a.mp4': 1, 'b.mp4': 0}
 
 
@@ -69,8 +61,7 @@ def test_replaced_added_and_removed_videos_are_named(tmp_path):
   manual = _manual_dir(tmp_path / 'm')
   fakes.prepare('custom_videos', manual, tmp_path / 'd')
   fakes.write_video(f'{manual}/b.mp4', seed=99, num_frames=12)  # a re-downloaded video
-  builder = fakes.get_builder('custom_videos', data_dir=os.fspath(tmp_path / 'd'),
-                              config='res128')
+  builder = build.tfds_builder(fakes.dataset('custom_videos', tmp_path / 'd'))
   assert builder.changed_inputs(manual) == ['train: 1 video changed (size or mtime) (b.mp4)']
   fakes.write_text(f'{manual}/val.txt', 'a.mp4 jump\n')
   assert builder.changed_inputs(manual) == [
@@ -82,7 +73,7 @@ def test_replaced_added_and_removed_videos_are_named(tmp_path):
 def test_build_cli_refuses_stale_data_in_one_line_and_rebuilds_with_overwrite(tmp_path):
   manual = _manual_dir(tmp_path / 'm')
   data_dir = os.fspath(tmp_path / 'd')
-  build.build('custom_videos', manual, data_dir=data_dir, config='res128', num_workers=0)
+  fakes.prepare('custom_videos', manual, data_dir)
   fakes.write_text(f'{manual}/train.txt', 'a.mp4 run\nb.mp4 run\n')
   run = lambda *flags: subprocess.run(
       [sys.executable, '-m', 'tps_jax.apps.build', '--dataset=custom', f'--manual_dir={manual}',
@@ -102,7 +93,7 @@ def test_truncated_video_is_unreadable_or_a_counted_skip(tmp_path):
   manual = _manual_dir(tmp_path / 'm', train='a.mp4 jump\nb.mp4 run\nd.webm run\n')
   fakes.write_video(f'{manual}/d.webm', seed=0, num_frames=48)  # 4 s at 12 fps
   _truncate(f'{manual}/d.webm')  # still decodes without an error, about half its frames
-  with pytest.raises(_common.BuildError, match=r'^custom_videos train: train.txt:3: '
+  with pytest.raises(base.BuildError, match=r'^custom_videos train: train.txt:3: '
                      r'truncated video .*d.webm: decoded 1.\d\d s \(\d+ frames\) of the 4.00 s '
                      r'its header announces ' + fakes.SKIP_HINT + '$'):
     fakes.prepare('custom_videos', manual, tmp_path / 'd')
@@ -115,8 +106,8 @@ def test_zero_byte_video_is_caught_before_encoding_starts(tmp_path, monkeypatch)
   manual = _manual_dir(tmp_path / 'm')
   open(f'{manual}/c.webm', 'w').close()
   encoded = []
-  monkeypatch.setattr(_common, 'encode_clip', lambda clip, **kw: encoded.append(clip))
-  with pytest.raises(_common.BuildError, match=r'val.txt:1: empty \(zero-byte\) video file'):
+  monkeypatch.setattr(base, 'encode_clip', lambda clip, **kw: encoded.append(clip))
+  with pytest.raises(base.BuildError, match=r'val.txt:1: empty \(zero-byte\) video file'):
     fakes.prepare('custom_videos', manual, tmp_path / 'd')
   assert not encoded  # the check ran before the train split was encoded
 
@@ -131,14 +122,14 @@ def _counting_encoder(monkeypatch, fail_on=None, exception=KeyboardInterrupt):
     encoded.append(clip.id)
     return _ENCODE(clip, **kwargs)
 
-  monkeypatch.setattr(_common, 'encode_clip', counting)
+  monkeypatch.setattr(base, 'encode_clip', counting)
   return encoded
 
 
 def test_failed_build_resumes_without_encoding_the_finished_split_again(tmp_path, monkeypatch):
   manual = _manual_dir(tmp_path / 'm')
   fakes.write_text(f'{manual}/c.webm', 'not a video')
-  with pytest.raises(_common.BuildError, match='val.txt:1: cannot decode video'):
+  with pytest.raises(base.BuildError, match='val.txt:1: cannot decode video'):
     fakes.prepare('custom_videos', manual, tmp_path / 'd')
   fakes.write_video(f'{manual}/c.webm', seed=80)  # the fix
   encoded = _counting_encoder(monkeypatch)
@@ -152,7 +143,7 @@ def test_failed_build_resumes_without_encoding_the_finished_split_again(tmp_path
 def test_interrupted_build_keeps_the_clips_encoded_so_far(tmp_path, monkeypatch):
   manual = _manual_dir(tmp_path / 'm')
   encoded = _counting_encoder(monkeypatch, fail_on='b.mp4')  # Ctrl-C during the 2nd clip
-  with pytest.raises(KeyboardInterrupt):
+  with pytest.raises(builders.Interrupted):
     fakes.prepare('custom_videos', manual, tmp_path / 'd')
   assert encoded == ['a.mp4']
   encoded = _counting_encoder(monkeypatch)
@@ -162,11 +153,11 @@ def test_interrupted_build_keeps_the_clips_encoded_so_far(tmp_path, monkeypatch)
 
 
 def test_encode_cache_chunks_are_indexed_and_reread(tmp_path):
-  cache = _common.EncodeCache(os.fspath(tmp_path), 'train', chunk_size=2)
+  cache = base.EncodeCache(os.fspath(tmp_path), 'train', chunk_size=2)
   for i in range(5):
     cache.put(f'k{i}', [b'jpeg%d' % i] if i != 3 else 'cannot decode video x')
   cache.close()
-  again = _common.EncodeCache(os.fspath(tmp_path), 'train')
+  again = base.EncodeCache(os.fspath(tmp_path), 'train')
   assert [again.get(f'k{i}') for i in range(5)] == [
       [b'jpeg0'], [b'jpeg1'], [b'jpeg2'], 'cannot decode video x', [b'jpeg4']]
   assert again.get('k5') is None and 'k4' in again
@@ -175,7 +166,7 @@ def test_encode_cache_chunks_are_indexed_and_reread(tmp_path):
 
 
 def _cache_with(tmp_path, n=3):
-  cache = _common.EncodeCache(os.fspath(tmp_path), 'train')
+  cache = base.EncodeCache(os.fspath(tmp_path), 'train')
   for i in range(n):
     cache.put(f'k{i}', [bytes(range(256)) * 4, b'jpeg%d' % i])
   cache.close()
@@ -197,7 +188,7 @@ def test_encode_cache_never_unpickles_a_crafted_chunk(tmp_path, monkeypatch, cap
   for entry in (['k', 0, len(data)], ['k', 0, len(data), hashlib.sha256(data).hexdigest()]):
     with open(stem + '.json', 'w') as f:
       json.dump([entry], f)
-    assert _common.EncodeCache(os.fspath(tmp_path), 'train').get('k') is None
+    assert base.EncodeCache(os.fspath(tmp_path), 'train').get('k') is None
   assert not os.path.exists(tmp_path / 'pwned')
   assert 'older or damaged index' in caplog.text and 'not an encoded clip' in caplog.text
 
@@ -214,7 +205,7 @@ def test_damaged_cache_chunk_is_named_and_its_clips_are_not_used(tmp_path, damag
     with open(stem + '.bin', 'r+b') as f:
       f.seek(size // 3 + 100)  # inside the second entry
       f.write(os.urandom(400))
-  cache = _common.EncodeCache(os.fspath(tmp_path), 'train')
+  cache = base.EncodeCache(os.fspath(tmp_path), 'train')
   results = [cache.get(f'k{i}') for i in range(3)]
   assert [r is not None for r in results] == usable
   assert results[0] == [bytes(range(256)) * 4, b'jpeg0']
@@ -227,17 +218,17 @@ def test_garbage_cache_index_is_one_warning_and_ignored(tmp_path, index, caplog)
   stem = _cache_with(tmp_path)
   with open(stem + '.json', 'wb') as f:
     f.write(index)
-  cache = _common.EncodeCache(os.fspath(tmp_path), 'train')
+  cache = base.EncodeCache(os.fspath(tmp_path), 'train')
   assert 'k0' not in cache and f'resume cache {stem}.json is unreadable' in caplog.text
   cache.put('k9', 'unreadable')
   cache.close()
-  assert _common.EncodeCache(os.fspath(tmp_path), 'train').get('k9') == 'unreadable'
+  assert base.EncodeCache(os.fspath(tmp_path), 'train').get('k9') == 'unreadable'
 
 
 def test_build_resumes_over_a_damaged_cache_encoding_its_clips_again(tmp_path, monkeypatch):
   manual = _manual_dir(tmp_path / 'm')
   _counting_encoder(monkeypatch, fail_on='b.mp4')
-  with pytest.raises(KeyboardInterrupt):
+  with pytest.raises(builders.Interrupted):
     fakes.prepare('custom_videos', manual, tmp_path / 'd')
   chunks = [os.path.join(r, f) for r, _, fs in os.walk(tmp_path / 'd') for f in fs
             if f.endswith('.bin')]
@@ -254,14 +245,14 @@ def test_build_resumes_over_a_damaged_cache_encoding_its_clips_again(tmp_path, m
 _INTERRUPT = """
 import os, signal, sys
 from absl import app
-from input_pipeline.builders import _common
+from input_pipeline.builders import base
 from tps_jax.apps import build
-encode = _common.encode_clip
+encode = base.encode_clip
 def interrupting(clip, **kwargs):
   if clip.id == 'b.mp4':
     os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C sends
   return encode(clip, **kwargs)
-_common.encode_clip = interrupting
+base.encode_clip = interrupting
 sys.argv = ['build', '--dataset=custom', '--manual_dir=' + sys.argv[1], '--data_dir=' + sys.argv[2],
             '--builder_config=res128', '--num_workers=0']
 app.run(build.main)
@@ -277,15 +268,15 @@ def test_ctrl_c_is_one_line_and_the_same_command_resumes(tmp_path):
   assert 'Traceback' not in result.stderr
   assert result.stderr.strip().splitlines()[-1] == (
       'interrupted: the clips encoded so far are kept; run the same command again to resume')
-  cached = _common.EncodeCache(os.fspath(
+  cached = base.EncodeCache(os.fspath(
       tmp_path / 'd/downloads/tps_resume/custom_videos/res128/1.0.0'), 'train')
   assert len(cached._index) == 1  # pylint: disable=protected-access  # a.mp4, before b.mp4
 
 
 def test_progress_is_logged_in_clips_per_second_with_time_left(caplog):
   caplog.set_level('INFO')
-  rate = _common.Throughput('kinetics400 train', total=100, every_s=0)
+  rate = base.Throughput('kinetics400 train', total=100, every_s=0)
   rate.update()
   assert 'kinetics400 train: 1/100 clips encoded, ' in caplog.text
   assert ' clips/s, ETA ' in caplog.text
-  assert _common.format_seconds(3725) == '1h02m05s' and _common.format_seconds(65) == '1m05s'
+  assert base.format_seconds(3725) == '1h02m05s' and base.format_seconds(65) == '1m05s'
