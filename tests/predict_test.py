@@ -161,6 +161,17 @@ def test_a_checkpoint_without_classifier_is_one_line_naming_the_flag_and_the_pat
       'or backbone-only checkpoint cannot predict video classes')
 
 
+def test_a_bad_label_file_is_one_line_naming_the_flag_and_the_file(tmp_path):
+  labels = tmp_path / 'labels.json'
+  labels.write_text('{"a": 0,')
+  video_io.write_video(tmp_path / 'clip.mp4', _moving_bar(1))
+  result = _run('-m', 'tps_jax.apps.predict', *FIXTURE_FLAGS, f'--checkpoint={FIXTURE}',
+                f'--labels={labels}', f'--video={tmp_path / "clip.mp4"}')
+  assert result.returncode == 1 and 'Traceback' not in result.stderr
+  assert result.stderr.strip().splitlines()[-1].startswith(
+      f'predict: --labels: {labels}:1: invalid JSON: '), result.stderr[-500:]
+
+
 def test_skip_unreadable_yields_errors_in_order(tmp_path, official):
   good, empty = tmp_path / 'good.mp4', tmp_path / 'empty.mp4'
   video_io.write_video(good, _moving_bar(1, height=96, width=128))

@@ -123,7 +123,7 @@ def _affine(video, a0, a1, a2, b0, b1, b2):
   fill and clip the neighbour indices into the padded frame (any index past the image lands
   on the fill ring). One (H, W) sample grid for the whole clip, 4 gathers.
   dm-pix's `affine_transform` (constant mode on the padded frame, vmapped over frames)
-  gives the same numbers but was 13x slower on CPU at 32x224x224: it interpolates in 3-D
+  gives the same numbers but is slower (docs/input_pipeline.md): it interpolates in 3-D
   (8 neighbours, the channel too) and builds the grid per frame.
   """
   _, h, w, _ = video.shape

@@ -290,7 +290,7 @@ def check_room(directory: str, state) -> None:
   A save that runs out of space half-way fails in a dozen of orbax's and tensorstore's
   threads at once, each printing its own traceback before the error reaches the run. The
   state's raw bytes are the estimate, and a low one: zstd gains little on weights and Adam
-  moments, and orbax adds metadata (configs/test.py: 0.2 MiB of arrays, 0.27 MiB on disk).
+  moments, and orbax adds metadata.
   A save that still runs out (another writer on the disk) fails as orbax fails. Object
   stores do not fill up.
   """

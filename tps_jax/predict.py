@@ -91,7 +91,7 @@ def read_labels(path: str) -> List[str]:
   JSON: a list of names, or ``{name: index}`` (SSv2's ``labels.json``, indices may be strings).
   """
   if not os.path.isfile(path):
-    raise FileNotFoundError(f'--labels: no such file: {path}')
+    raise FileNotFoundError(f'no such file: {path}')
   with open(path, encoding='utf-8-sig') as f:
     text = f.read()
   if not path.endswith('.json'):
@@ -100,11 +100,11 @@ def read_labels(path: str) -> List[str]:
   try:
     data = json.loads(text)
   except json.JSONDecodeError as e:
-    raise ValueError(f'--labels: {path}:{e.lineno}: invalid JSON: {e.msg}') from None
+    raise ValueError(f'{path}:{e.lineno}: invalid JSON: {e.msg}') from None
   if isinstance(data, dict):
     by_index = {int(i): name for name, i in data.items()}
     if sorted(by_index) != list(range(len(data))):
-      raise ValueError(f'--labels: {path}: the indices are not 0..{len(data) - 1}')
+      raise ValueError(f'{path}: the indices are not 0..{len(data) - 1}')
     return [by_index[i] for i in range(len(data))]
   return [str(name) for name in data]
 
@@ -118,9 +118,10 @@ def dataset_class_names(config) -> Optional[List[str]]:
 
 
 def class_names(config, num_classes: int, labels: Optional[str] = None) -> List[str]:
-  """``--labels``, else the prepared data set's names, else ``'0' .. str(num_classes - 1)``."""
+  """The names in the file ``labels``, else the prepared data set's, else ``'0' ..
+  str(num_classes - 1)``. Errors name the file, not a flag (the app adds its own)."""
   if labels:
-    names, source = read_labels(labels), f'--labels={labels}'
+    names, source = read_labels(labels), labels
   else:
     spec = registry.SPECS.get(config.dataset.name)
     source = f'data set {config.dataset.name}' + (
@@ -130,7 +131,7 @@ def class_names(config, num_classes: int, labels: Optional[str] = None) -> List[
       return [str(i) for i in range(num_classes)]
   if len(names) != num_classes:
     raise ValueError(f'{source} has {len(names)} class names, the checkpoint '
-                     f'{num_classes} classes' + ('' if labels else ': pass --labels'))
+                     f'{num_classes} classes' + ('' if labels else ': give the class names'))
   return names
 
 

@@ -61,8 +61,12 @@ def _predictor(config) -> predict.Predictor:
   except (FileNotFoundError, ValueError, KeyError, ImportError) as e:
     raise ValueError(f'--checkpoint: {_message(e)}') from None
   model = models.build_model(config.model, provenance.num_classes)
-  return predict.Predictor(config, model, params,
-                           predict.class_names(config, model.num_classes, _LABELS.value))
+  try:
+    names = predict.class_names(config, model.num_classes, _LABELS.value)
+  except (FileNotFoundError, ValueError) as e:
+    raise ValueError(f'--labels: {_message(e)}' if _LABELS.value else
+                     f'{_message(e)} (--labels)') from None
+  return predict.Predictor(config, model, params, names)
 
 
 def _format(p: predict.Prediction) -> str:

@@ -165,7 +165,7 @@ class WindowAttention(nn.Module):
     n = windows.shape[-2]
     qkv = dense(3 * c, use_bias=self.qkv_bias, name='qkv')(windows)
     # A split, not three index slices: its gradient is one concatenate instead of three
-    # zero-padded copies of qkv summed (~15% of the attention's forward + backward on CPU).
+    # zero-padded copies of qkv summed (its cost: docs/performance.md).
     q, k, v = (y.reshape(*windows.shape[:-1], self.num_heads, head_dim)
                for y in jnp.split(qkv, 3, axis=-1))
     q = q * head_dim ** -0.5
