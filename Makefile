@@ -25,10 +25,10 @@ demo: venv
 # Everything (CI). `test-fast`: the unit tests only (no end-to-end runs, no subprocesses),
 # for the edit-run loop.
 test: venv lint
-	$(TEST_ENV) $(PY) -m pytest -n 2 -q tests $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest -n 2 --dist worksteal -q tests $(PYTEST_ARGS)
 
 test-fast: venv
-	$(TEST_ENV) $(PY) -m pytest -n 2 -q -m "not slow" tests $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest -n 2 --dist worksteal -q -m "not slow" tests $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

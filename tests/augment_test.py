@@ -306,14 +306,15 @@ def test_augment_batch_shapes_dtypes_and_per_clip_draws():
   video = np.random.RandomState(1).randint(0, 256, (2, 16, 16, 3)).astype(np.uint8)
   videos, labels = np.repeat(video[None], 6, 0), np.arange(6, dtype=np.int64)
   rng = jax.random.PRNGKey(3)
-  out, out_labels = jax.jit(augment.augment_batch, static_argnums=3)(rng, videos, labels, spec)
+  jitted = jax.jit(augment.augment_batch, static_argnums=3)
+  out, out_labels = jitted(rng, videos, labels, spec)
   assert out.shape == (6, 2, 16, 16, 3) and out.dtype == jnp.float32
   assert out_labels.shape == (6,) and out_labels.dtype == jnp.int32
   out = np.asarray(out)
   assert len({out[i].tobytes() for i in range(6)}) == 6  # each clip its own draws
   again, _ = augment.augment_batch(rng, jnp.asarray(videos), jnp.asarray(labels), spec)
   np.testing.assert_allclose(again, out, atol=1e-5)  # same key, same clips (jit or not)
-  other, _ = augment.augment_batch(jax.random.PRNGKey(4), videos, labels, spec)
+  other, _ = jitted(jax.random.PRNGKey(4), videos, labels, spec)
   assert not np.allclose(other, out)
   keys = jax.random.split(rng, 6)
   clip, label = augment.augment_clip(keys[2], jnp.asarray(videos[2]), 2, spec)
