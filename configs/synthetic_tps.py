@@ -4,7 +4,7 @@
 
 Generates ``reversal_pairs/small`` (10 classes in time-reversal pairs) on first use, then
 trains a small TPS from scratch on 8 frames of 32x32 in about 10 minutes on a 2-core CPU.
-What it reaches, over seeds, is the README's results table (``docs/synthetic_results.md``);
+What it reaches, over seeds, is the README's demo table (``docs/demo_results.md``);
 a 2D Swin (``synthetic_swin2d.py``: the same recipe, frame-independent attention) cannot
 tell a clip from its time reversal. ``scripts/synthetic_results.py`` runs every
 ``synthetic_*.py`` over seeds and writes that table.

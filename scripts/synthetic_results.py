@@ -1,9 +1,14 @@
-"""Every synthetic-set result over seeds: the README's results table, the ablation, the CI guard.
+"""Every synthetic-set result over seeds: the README's tables, the ablation, the CI guard.
 
     python scripts/synthetic_results.py                        # README table: 4 models x 3 seeds
+    python scripts/synthetic_results.py --table=demo           # docs/demo_results.*: make demo
     python scripts/synthetic_results.py --table=ablation       # docs/ablation.{md,json,png}
     python scripts/synthetic_results.py --table=guard --seeds=5  # docs/guard.{md,json}: CI margin
-    python scripts/synthetic_results.py --check                # make demo vs the README's range
+    python scripts/synthetic_results.py --check                # make demo vs its stated range
+
+The model comparison ('results') was measured with host augmentation and keeps it
+(``--config.input.augment_on=host``), so its runs are comparable with each other; 'demo' is
+``configs/synthetic_tps.py`` exactly as ``make demo`` runs it (augmentation on the device).
 
 Each row of a table is a config file plus ``--config.*`` overrides; each (row, seed) is one
 ``main.py`` run in ``WORKDIR_ROOT/<table>/<row>/seed<k>`` with ``--config.seed=k`` (the seed
@@ -37,7 +42,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-flags.DEFINE_enum('table', 'results', ['results', 'ablation', 'guard'], 'which table to run')
+flags.DEFINE_enum('table', 'results', ['results', 'demo', 'ablation', 'guard'],
+                  'which table to run')
 flags.DEFINE_list('rows', [], 'only these rows of the table (default: all)')
 flags.DEFINE_integer('seeds', 3, 'seeds 0 .. N-1 per row')
 flags.DEFINE_integer('jobs', max(1, (os.cpu_count() or 1) // 2),
@@ -47,18 +53,21 @@ flags.DEFINE_string('workdir_root', os.path.join(ROOT, 'workdir', 'synthetic_res
 flags.DEFINE_string('data_dir', None, 'TFDS data dir (default WORKDIR_ROOT/tfds)')
 flags.DEFINE_string('docs', os.path.join(ROOT, 'docs'), 'writes DOCS/<table>.{md,json,png}')
 flags.DEFINE_string('readme', os.path.join(ROOT, 'README.md'),
-                    'results table: file whose BEGIN/END block gets it ("" = none)')
+                    'results and demo tables: file whose BEGIN/END blocks get them ("" = none)')
 flags.DEFINE_integer('timeout', 3600, 'seconds per run')
 flags.DEFINE_bool('run', True, 'run the missing (row, seed) runs; --norun: tables from the '
                   'finished ones only (each row with its own number of seeds)')
+flags.DEFINE_bool('rerender', False, 'write the table\'s docs (and README block) again from '
+                  'its docs JSON, running nothing (after a change of wording)')
 flags.DEFINE_bool('write', True, 'write the docs (and README) tables; --nowrite: only run')
-flags.DEFINE_bool('check', False, 'run the demo (seed 0 of the results rows in --rows, '
-                  'default tps) afresh in WORKDIR_ROOT/check and compare it with the range '
-                  'docs/synthetic_results.json states; exit 1 outside it')
+flags.DEFINE_bool('check', False, 'run the demo (seed 0 of the demo table) afresh in '
+                  'WORKDIR_ROOT/check and compare it with the range docs/demo_results.json '
+                  'states; exit 1 outside it')
 FLAGS = flags.FLAGS
 
-BEGIN = '<!-- BEGIN synthetic_results (scripts/synthetic_results.py) -->'
-END = '<!-- END synthetic_results -->'
+def markers(name: str) -> Tuple[str, str]:
+  """The README's BEGIN/END markers around the table written to ``docs/<name>.md``."""
+  return (f'<!-- BEGIN {name} (scripts/synthetic_results.py) -->', f'<!-- END {name} -->')
 RANGE_STDS = 2.0  # the stated range of a result: mean +- RANGE_STDS sample std over seeds
 
 
@@ -71,11 +80,13 @@ class Row:
 
 
 _GUARD = 'configs/synthetic_guard.py'
+_HOST = ('--config.input.augment_on=host',)  # what the model comparison was measured with
 TABLES: Dict[str, List[Row]] = {
-    'results': [Row('tps', 'TPS', 'configs/synthetic_tps.py'),
-                Row('swin2d', 'Swin-2D', 'configs/synthetic_swin2d.py'),
-                Row('tsm', 'TSM-Swin', 'configs/synthetic_tsm.py'),
-                Row('video_swin', 'Video Swin', 'configs/synthetic_video_swin.py')],
+    'results': [Row('tps', 'TPS', 'configs/synthetic_tps.py', _HOST),
+                Row('swin2d', 'Swin-2D', 'configs/synthetic_swin2d.py', _HOST),
+                Row('tsm', 'TSM-Swin', 'configs/synthetic_tsm.py', _HOST),
+                Row('video_swin', 'Video Swin', 'configs/synthetic_video_swin.py', _HOST)],
+    'demo': [Row('tps', 'TPS (`make demo`)', 'configs/synthetic_tps.py')],
     # The paper's ablation structure at the guard's budget (configs/synthetic_guard.py).
     'ablation': [Row('none', 'no shift (Swin-2D)', _GUARD + ':swin2d'),
                  Row('channel_only', 'channel shift only', _GUARD + ':channel_only'),
@@ -87,6 +98,7 @@ TABLES: Dict[str, List[Row]] = {
     'guard': [Row('tps', 'TPS', _GUARD), Row('swin2d', 'Swin-2D', _GUARD + ':swin2d')],
 }
 METRICS = ('val_top1', 'pair_accuracy', 'direction_accuracy')
+DOCS_NAME = {'results': 'synthetic_results', 'demo': 'demo_results'}  # docs/<name>.{md,json,png}
 
 
 def commit() -> str:
@@ -257,8 +269,10 @@ def header(table: str, entries: Sequence[dict]) -> str:
   e0 = entries[0]
   commits = sorted({c for e in entries for c in e['commits']})
   machine = f'{platform.machine()}, {os.cpu_count()} CPU cores'
-  what = {'results': 'the validation set of `reversal_pairs/small`, each config as `make demo` '
-                     'runs it',
+  what = {'results': 'the validation set of `reversal_pairs/small`, each config with host '
+                     'augmentation (`--config.input.augment_on=host`)',
+          'demo': 'the validation set of `reversal_pairs/small`, `configs/synthetic_tps.py` '
+                  'as `make demo` runs it (augmentation on the device)',
           'ablation': 'the validation set of `reversal_pairs/mini` at the CI guard\'s budget '
                       '(`configs/synthetic_guard.py`)',
           'guard': 'the validation set of `reversal_pairs/mini` (`configs/synthetic_guard.py`)'}
@@ -274,6 +288,7 @@ def header(table: str, entries: Sequence[dict]) -> str:
 
 # Pairs the tables compare: is the difference beyond the seed spread?
 COMPARE = {'results': (('tps', 'tsm'), ('tps', 'swin2d'), ('tps', 'video_swin')),
+           'demo': (),
            'ablation': (('tps', 'channel_only'), ('tps', 'patch_only'), ('tps', 'none'),
                         ('patch_only', 'none'), ('channel_only', 'none'),
                         ('tps', 'pattern_latin3'), ('tps', 'ratio_4')),
@@ -283,6 +298,8 @@ COMPARE = {'results': (('tps', 'tsm'), ('tps', 'swin2d'), ('tps', 'video_swin'))
 def comparisons(table: str, entries: Sequence[dict]) -> str:
   """Welch's t-test on val top-1 and direction for the table's pairs of rows."""
   from scipy import stats as st  # pylint: disable=g-import-not-at-top
+  if not COMPARE[table]:
+    return ''
   by = {e['name']: e for e in entries}
   lines = ['', '| comparison | val top-1: difference (p) | direction: difference (p) |',
            '|---|---|---|']
@@ -312,16 +329,17 @@ def guard_note(entries: Sequence[dict]) -> str:
           'above the second.\n')
 
 
-def replace_block(path: str, text: str) -> None:
-  """Puts `text` between the BEGIN/END markers of `path` (both must be there)."""
+def replace_block(path: str, name: str, text: str) -> None:
+  """Puts `text` between the BEGIN/END markers of table `name` in `path` (both must be there)."""
+  begin, end = markers(name)
   with open(path) as f:
     doc = f.read()
-  if BEGIN not in doc or END not in doc:
-    raise ValueError(f'{path}: no {BEGIN!r} ... {END!r} block to fill')
-  head, rest = doc.split(BEGIN, 1)
-  _, tail = rest.split(END, 1)
+  if begin not in doc or end not in doc:
+    raise ValueError(f'{path}: no {begin!r} ... {end!r} block to fill')
+  head, rest = doc.split(begin, 1)
+  _, tail = rest.split(end, 1)
   with open(path, 'w') as f:
-    f.write(f'{head}{BEGIN}\n{text}{END}{tail}')
+    f.write(f'{head}{begin}\n{text}{end}{tail}')
 
 
 def plot(entries: Sequence[dict], title: str, path: str) -> None:
@@ -352,14 +370,14 @@ def plot(entries: Sequence[dict], title: str, path: str) -> None:
 
 def check(rows: Sequence[Row]) -> int:
   """Runs seed 0 of ``rows`` afresh; 1 if one lands outside the range the docs state."""
-  with open(os.path.join(FLAGS.docs, 'synthetic_results.json')) as f:
+  with open(os.path.join(FLAGS.docs, DOCS_NAME['demo'] + '.json')) as f:
     stated = {e['name']: e for e in json.load(f)['rows']}
   root = FLAGS.workdir_root
   FLAGS.workdir_root = os.path.join(root, 'check')
   subprocess.run(['rm', '-rf', FLAGS.workdir_root], check=True)
   if not FLAGS.data_dir:
     FLAGS.data_dir = os.path.join(root, 'tfds')
-  runs = run_table('results', rows, [0])
+  runs = run_table('demo', rows, [0])
   bad = 0
   for row in rows:
     got, s = runs[row.name][0]['val_top1'], stated[row.name]['val_top1']
@@ -374,7 +392,7 @@ def check(rows: Sequence[Row]) -> int:
 
 def main(argv):
   del argv
-  rows = TABLES[FLAGS.table]
+  rows = TABLES['demo' if FLAGS.check else FLAGS.table]
   if FLAGS.rows:
     unknown = set(FLAGS.rows) - {r.name for r in rows}
     if unknown:
@@ -382,22 +400,24 @@ def main(argv):
                            f'({", ".join(r.name for r in rows)})')
     rows = [r for r in rows if r.name in FLAGS.rows]
   if FLAGS.check:
-    if not FLAGS.rows:
-      rows = rows[:1]
     sys.exit(check(rows))
-  runs = run_table(FLAGS.table, rows, list(range(FLAGS.seeds)))
-  missing = [name for name, r in runs.items() if not r]
-  if missing or not FLAGS.write:
-    if missing:
-      print(f'no finished run of {", ".join(missing)}: nothing written')
-    return
   with_cost = FLAGS.table == 'results'
-  entries = summarize(rows, runs, with_gflops=with_cost)
+  name = DOCS_NAME.get(FLAGS.table, FLAGS.table)
+  if FLAGS.rerender:
+    with open(os.path.join(FLAGS.docs, name + '.json')) as f:
+      entries = json.load(f)['rows']
+  else:
+    runs = run_table(FLAGS.table, rows, list(range(FLAGS.seeds)))
+    missing = [row for row, r in runs.items() if not r]
+    if missing or not FLAGS.write:
+      if missing:
+        print(f'no finished run of {", ".join(missing)}: nothing written')
+      return
+    entries = summarize(rows, runs, with_gflops=with_cost)
   md = header(FLAGS.table, entries) + markdown(entries, with_cost) + '\n'
   md += comparisons(FLAGS.table, entries)
   if FLAGS.table == 'guard':
     md += guard_note(entries)
-  name = 'synthetic_results' if FLAGS.table == 'results' else FLAGS.table
   os.makedirs(FLAGS.docs, exist_ok=True)
   with open(os.path.join(FLAGS.docs, name + '.md'), 'w') as f:
     f.write(md)
@@ -405,8 +425,8 @@ def main(argv):
     json.dump(dict(table=FLAGS.table, range_stds=RANGE_STDS, rows=entries), f, indent=1)
   plot(entries, f'{FLAGS.table}: mean ± std over seeds (dots: each seed)',
        os.path.join(FLAGS.docs, name + '.png'))
-  if FLAGS.table == 'results' and FLAGS.readme:
-    replace_block(FLAGS.readme, md)
+  if FLAGS.table in ('results', 'demo') and FLAGS.readme:
+    replace_block(FLAGS.readme, name, md)
   print(md)
 
 

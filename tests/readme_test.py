@@ -40,8 +40,6 @@ RUNS = {
     '.venv/bin/python main.py --config=configs/ssv2_tps.py --workdir=workdir/ssv2_tps_t '
     '--config.dataset.data_dir=$TFDS --mode=evaluate': PAPER,
 }
-BEGIN = '<!-- BEGIN synthetic_results (scripts/synthetic_results.py) -->'
-END = '<!-- END synthetic_results -->'
 
 
 def _read(path):
@@ -133,11 +131,14 @@ def test_what_runs_a_readme_command_exists(where):
       assert re.search(rf'^\s*{re.escape(command)}\s*$', text, re.M), (where, command)
 
 
-def test_results_block_is_what_the_results_script_wrote():
+@pytest.mark.parametrize('name', ['synthetic_results', 'demo_results'])
+def test_results_blocks_are_what_the_results_script_wrote(name):
   readme = _read(README)
-  assert readme.count(BEGIN) == 1 and readme.count(END) == 1
-  block = readme.split(BEGIN, 1)[1].split(END, 1)[0]
-  assert block == '\n' + _read('docs/synthetic_results.md')
+  begin, end = (f'<!-- BEGIN {name} (scripts/synthetic_results.py) -->',
+                f'<!-- END {name} -->')
+  assert readme.count(begin) == 1 and readme.count(end) == 1
+  block = readme.split(begin, 1)[1].split(end, 1)[0]
+  assert block == '\n' + _read(f'docs/{name}.md')
 
 
 def _slug(heading):
