@@ -48,11 +48,6 @@ VALIDATION_FILE = wd.VALIDATION  # the validation points, kept across resumes
 QUOTES = '"\''  # KeyError messages come quoted
 
 
-def _first_line(e: BaseException) -> str:
-  text = str(e).strip().splitlines()
-  return f'{type(e).__name__}: {text[0] if text else ""}'[:300]
-
-
 class SetupError(ValueError):
   """A config, workdir or path that cannot work, found before anything is compiled."""
 
@@ -240,7 +235,7 @@ class _Run:
           try:
             reporting.plot_history(self.workdir)
           except Exception as e:  # pylint: disable=broad-except  (never costs the metrics)
-            logging.warning('curves not drawn: %s', _first_line(e))
+            logging.warning('curves not drawn: %s', integrity.one_line(e))
       finally:
         self.stop.uninstall()
         if self.lock:
